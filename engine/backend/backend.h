@@ -1,0 +1,96 @@
+// Backend: the op set one rank needs to run a decoder layer. The CPU backend (cpu/) computes in
+// fp32 with OpenBLAS and is the reference; the CUDA backend (cuda/) computes in bf16 with fp32
+// accumulation. Ops are asynchronous with respect to the host on devices that allow it; Synchronize()
+// waits. All tensors passed to an op live on this backend's device. Shapes are stated per op;
+// "[T, n*D]" means a 2-D tensor whose rows may be strided (a column view of a fused projection).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/backend/attention_metadata.h"
+#include "engine/tensor/allocator.h"
+#include "engine/tensor/buffer.h"
+#include "engine/tensor/tensor.h"
+
+namespace tspserve {
+
+// The K/V cache of one layer on one rank: two views of shape [num_blocks, block_size, n_kv, head_dim].
+struct KvLayer {
+  Tensor k;
+  Tensor v;
+};
+
+struct BlockCopyOp {
+  int32_t src_block;
+  int32_t dst_block;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;
+  virtual Device device() const = 0;
+  // The dtype of weights, activations and the KV cache (F32 on CPU, BF16 on CUDA).
+  virtual DType compute_dtype() const = 0;
+  virtual Allocator& allocator() = 0;
+  absl::StatusOr<Buffer> Allocate(size_t bytes, MemoryKind kind) {
+    return Buffer::Allocate(allocator(), bytes, kind, device());
+  }
+
+  // ---- data movement ----
+  virtual void CopyFromHost(const Tensor& dst, const void* host_src) = 0;  // dst contiguous
+  virtual void CopyToHost(void* host_dst, const Tensor& src) = 0;         // src contiguous
+  virtual void Synchronize() = 0;
+
+  // ---- ops ----
+  // out[t] = table[ids[t] - vocab_begin] when the id falls in this shard's rows, else zeros.
+  // ids [T] I32; table [V_shard, H]; out [T, H].
+  virtual void Embedding(const Tensor& ids, const Tensor& table, int64_t vocab_begin,
+                         const Tensor& out) = 0;
+  // out = x / rms(x) * weight, row by row. x, out [M, D] (out may alias x); weight [D].
+  virtual void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
+  // residual += x, then out = RmsNorm(residual). residual, x, out [M, D].
+  virtual void AddRmsNorm(const Tensor& residual, const Tensor& x, const Tensor& weight, float eps,
+                          const Tensor& out) = 0;
+  // out = x · wᵀ (+ out when accumulate). x [M, K]; w [N, K] (a checkpoint's [out, in] layout); out [M, N].
+  virtual void MatMul(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) = 0;
+  // x[m, :] += bias. x [M, N]; bias [N].
+  virtual void AddBias(const Tensor& x, const Tensor& bias) = 0;
+  // a += b. Both [M, N].
+  virtual void Add(const Tensor& a, const Tensor& b) = 0;
+  // Rotary embedding in place, in Hugging Face's rotate-half convention: for each head, element i
+  // pairs with i + D/2. x [T, n*D]; positions [T] I32; cos_sin [max_positions, D] F32 holding
+  // cos for the first D/2 columns and sin for the last D/2.
+  virtual void Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
+                    const Tensor& cos_sin) = 0;
+  // out = silu(gate_up[:, :I]) * gate_up[:, I:]. gate_up [M, 2I]; out [M, I].
+  virtual void SiluMul(const Tensor& gate_up, const Tensor& out) = 0;
+  // Writes each token's K and V into its cache slot (slot_mapping < 0: skipped), as the cache's
+  // heads [kv_head_offset, kv_head_offset + n). k, v [T, n*D]; slot_mapping [T] I64. Under TSP a
+  // rank computes K/V one weight shard (a head slice) at a time but stores all heads of its tokens.
+  virtual void WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping,
+                       const KvLayer& cache, int32_t kv_head_offset) = 0;
+  // Causal attention of each query over its sequence's pages (keys at positions <= the query's).
+  // q [T, n_q*D]; out [T, n_q*D]; lse [T, n_q] F32 log-sum-exp of the scaled scores, or an empty
+  // tensor when not wanted. A query with no visible key writes zeros and lse = -inf.
+  virtual void Attention(const Tensor& q, const KvLayer& cache, const AttentionMetadata& meta,
+                         const AttentionShape& shape, const Tensor& out, const Tensor& lse) = 0;
+  // out[i] = x[rows[i]]. x [T, H]; rows [S] I32; out [S, H].
+  virtual void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) = 0;
+  // Copies whole blocks of every given layer's cache (copy-on-write after a fork).
+  virtual void CopyBlocks(std::span<const KvLayer> layers, std::span<const BlockCopyOp> copies) = 0;
+  // Converts F32 host data into a tensor of compute_dtype on the device.
+  virtual void UploadFloat(const Tensor& dst, const float* host_src);
+  // Converts a device tensor of compute_dtype to F32 host data.
+  virtual void DownloadFloat(float* host_dst, const Tensor& src);
+};
+
+// The CPU reference backend (always built).
+std::unique_ptr<Backend> MakeCpuBackend();
+
+}  // namespace tspserve
