@@ -52,7 +52,9 @@ class Backend {
   // ids [T] I32; table [V_shard, H]; out [T, H].
   virtual void Embedding(const Tensor& ids, const Tensor& table, int64_t vocab_begin,
                          const Tensor& out) = 0;
-  // out = x / rms(x) * weight, row by row. x, out [M, D] (out may alias x); weight [D].
+  // out = x / rms(x) * weight over each group of D = weight.numel() consecutive columns: row by
+  // row for x [M, D], head by head for x [M, n*D] (Qwen3's q/k norm). x, out may be row-strided
+  // and out may alias x; weight [D].
   virtual void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
   // residual += x, then out = RmsNorm(residual). residual, x, out [M, D].
   virtual void AddRmsNorm(const Tensor& residual, const Tensor& x, const Tensor& weight, float eps,

@@ -1,0 +1,31 @@
+// ForwardBatch: one step's input to a rank's forward pass, on the host. The runner builds it from
+// the scheduler's plan and the paged KV cache's page tables; the decoder only reads it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace tspserve {
+
+struct ForwardBatch {
+  // Per token, T entries: the token ids this rank processes, their global positions, and the
+  // cache slot where each token's K/V goes (-1: stored on another rank).
+  std::vector<int32_t> token_ids;
+  std::vector<int32_t> positions;
+  std::vector<int64_t> slot_mapping;
+  // Per sequence, S + 1 offsets: sequence s owns tokens [query_start[s], query_start[s+1]) and
+  // pages [page_start[s], page_start[s+1]).
+  std::vector<int32_t> query_start;
+  std::vector<int32_t> page_start;
+  // Per page, P entries (see engine/kv/paged_kv_cache.h: a page holds consecutive positions).
+  std::vector<int32_t> page_block;
+  std::vector<int32_t> page_first_position;
+  std::vector<int32_t> page_num_tokens;
+  // Rows of the token list whose logits are wanted, in output order.
+  std::vector<int32_t> logit_rows;
+
+  int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
+  int32_t num_seqs() const { return static_cast<int32_t>(query_start.size()) - 1; }
+};
+
+}  // namespace tspserve

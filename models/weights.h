@@ -1,0 +1,59 @@
+// One rank's shard of a decoder's weights, in the backend's compute dtype, packed as DESIGN.md
+// section 1 says: each layer's attention shard in one buffer and its MLP shard in another, so that
+// one collective can move a whole shard. Tensors below are views into those buffers.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend/backend.h"
+#include "engine/parallel/shard_layout.h"
+#include "models/checkpoint/checkpoint.h"
+#include "models/config/model_config.h"
+
+namespace tspserve {
+
+// Shapes with n_q = layout.q_heads.size(), n_kv = layout.kv_heads.size(), D = head_dim,
+// H = hidden_size, I_r = layout.intermediate.size().
+struct AttentionShardWeights {
+  Tensor qkv;       // [(n_q + 2 n_kv) * D, H]: q rows, then k rows, then v rows
+  Tensor qkv_bias;  // [(n_q + 2 n_kv) * D], empty unless config.attention_bias
+  Tensor o;         // [H, n_q * D]: the columns of o_proj that these heads feed
+  Tensor o_bias;    // [H] on rank 0 only (added once after the partial sums), when config.o_proj_bias
+  Tensor q_norm;    // [D], empty unless config.qk_norm (replicated)
+  Tensor k_norm;    // [D]
+};
+
+struct MlpShardWeights {
+  Tensor gate_up;  // [2 I_r, H]: gate rows, then up rows
+  Tensor down;     // [H, I_r]
+};
+
+struct LayerWeights {
+  Buffer attention_buffer;  // owns everything in `attention`
+  Buffer mlp_buffer;        // owns everything in `mlp`
+  AttentionShardWeights attention;
+  MlpShardWeights mlp;
+  Tensor input_norm;          // [H], view into ModelWeights::norms_buffer
+  Tensor post_attention_norm; // [H]
+};
+
+struct ModelWeights {
+  ShardLayout layout;
+  std::vector<LayerWeights> layers;
+  Buffer norms_buffer;  // every layer's two norms, then the final norm
+  Tensor final_norm;    // [H]
+  Buffer embedding_buffer;
+  Tensor embedding;     // [Vp / N, H]: vocabulary rows layout.vocab (zero past vocab_size)
+  Buffer lm_head_buffer;  // empty when the embedding is tied
+  Tensor lm_head;         // [Vp / N, H]
+
+  int64_t bytes() const;  // total bytes of weights this rank holds
+};
+
+// Reads this rank's shard (only its slices) from the checkpoint, checking every tensor's shape
+// against the config; errors name the tensor and the file.
+absl::StatusOr<ModelWeights> LoadModelWeights(const Checkpoint& checkpoint, const ModelConfig& config,
+                                              const ShardLayout& layout, Backend& backend);
+
+}  // namespace tspserve

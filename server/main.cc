@@ -1,0 +1,18 @@
+// tspserve: the command line. Each subcommand lives in its own file.
+#include <CLI/CLI.hpp>
+
+#include "engine/common/check.h"
+#include "server/generate_command.h"
+#include "server/make_model_command.h"
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  CLI::App app{"tspserve: an LLM inference server with tensor and sequence parallelism on one axis"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  tspserve::AddGenerateCommand(app, &exit_code);
+  tspserve::AddMakeModelCommand(app, &exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}
