@@ -51,7 +51,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(options.model_dir));
   ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Make(config, ShardSpec{0, 1}));
   std::unique_ptr<Backend> backend = MakeCpuBackend();
-  ASSIGN_OR_RETURN(ModelWeights weights, LoadModelWeights(*checkpoint, config, layout, *backend));
+  ASSIGN_OR_RETURN(ModelWeights weights, LoadModelWeights(*checkpoint, config, layout, *backend,
+                                                         /*show_progress=*/true));
   ASSIGN_OR_RETURN(int32_t num_blocks, NumKvBlocks(options, config, backend->compute_dtype()));
   ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> decoder,
                    LlamaModel::Create(config, std::move(weights), *backend,

@@ -1,11 +1,15 @@
 #include "models/weights.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
 #include "engine/common/status.h"
+#include "models/checkpoint/load_progress.h"
 
 namespace tspserve {
 namespace {
@@ -219,7 +223,14 @@ int64_t ModelWeights::bytes() const {
 }
 
 absl::StatusOr<ModelWeights> LoadModelWeights(const Checkpoint& checkpoint, const ModelConfig& config,
-                                              const ShardLayout& layout, Backend& backend) {
+                                              const ShardLayout& layout, Backend& backend,
+                                              bool show_progress) {
+  // This rank reads about 1/N of the checkpoint (norms aside).
+  LoadProgress::Options progress_options;
+  progress_options.interactive = show_progress && ::isatty(::fileno(stderr));
+  LoadProgress progress(checkpoint.dir(), checkpoint.total_bytes() / layout.spec.degree,
+                        progress_options);
+  const int64_t bytes_before = checkpoint.bytes_read();
   ShardReader reader(checkpoint, config, layout, backend.compute_dtype());
   ModelWeights weights;
   weights.layout = layout;
@@ -227,6 +238,7 @@ absl::StatusOr<ModelWeights> LoadModelWeights(const Checkpoint& checkpoint, cons
   for (int64_t i = 0; i < config.num_layers; ++i) {
     ASSIGN_OR_RETURN(LayerWeights layer, reader.Layer(i, backend));
     weights.layers.push_back(std::move(layer));
+    progress.Update(checkpoint.bytes_read() - bytes_before);
   }
   RETURN_IF_ERROR(reader.Norms(weights, backend));
   ASSIGN_OR_RETURN(weights.embedding_buffer,

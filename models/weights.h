@@ -52,8 +52,10 @@ struct ModelWeights {
 };
 
 // Reads this rank's shard (only its slices) from the checkpoint, checking every tensor's shape
-// against the config; errors name the tensor and the file.
+// against the config; errors name the tensor and the file. With `show_progress`, loading that
+// takes more than a second draws a progress line on a terminal (one rank should, not all).
 absl::StatusOr<ModelWeights> LoadModelWeights(const Checkpoint& checkpoint, const ModelConfig& config,
-                                              const ShardLayout& layout, Backend& backend);
+                                              const ShardLayout& layout, Backend& backend,
+                                              bool show_progress = false);
 
 }  // namespace tspserve

@@ -48,7 +48,7 @@ void Scheduler::Preempt(Sequence* seq) {
 // Every running sequence gets its next token if a page can be found, preempting the newest
 // running sequences (which then get nothing this step) until it can.
 void Scheduler::ScheduleDecodes(BatchPlan& plan, int32_t& budget) {
-  int32_t free_pages = kv_.num_free_blocks();
+  int32_t reserved = 0;  // pages this step's entries will take
   std::vector<Sequence*> kept;
   while (!running_.empty()) {
     Sequence* seq = running_.front();
@@ -60,21 +60,20 @@ void Scheduler::ScheduleDecodes(BatchPlan& plan, int32_t& budget) {
       continue;
     }
     const int32_t pages = kv_.PagesNeeded(seq->id, seq->num_computed, take);
-    while (pages > free_pages && !running_.empty()) {
+    while (pages > kv_.num_free_blocks() - reserved && !running_.empty()) {
       Preempt(running_.back());
       running_.pop_back();
     }
-    if (pages > free_pages) {  // nothing left to preempt but itself
+    if (pages > kv_.num_free_blocks() - reserved) {  // nothing left to preempt but itself
       Preempt(seq);
       continue;
     }
-    free_pages -= pages;
+    reserved += pages;
     budget -= take;
     plan.seqs.push_back(Entry(*seq, take));
     kept.push_back(seq);
   }
   running_ = std::move(kept);
-
 }
 
 void Scheduler::ScheduleWaiting(BatchPlan& plan, int32_t& budget, int32_t& free_pages) {

@@ -1,0 +1,199 @@
+// The single-rank engine end to end on the tiny preset: batching, chunked prefill and preemption
+// must not change any request's tokens; bad requests fail alone with a message naming the field.
+#include "engine/engine.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "models/synthetic/make_model.h"
+
+namespace tspserve {
+namespace {
+
+namespace fs = std::filesystem;
+
+class EngineTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_dir_ = new std::string((fs::path(testing::TempDir()) / "engine_test_tiny").string());
+    fs::remove_all(*model_dir_);
+    MakeModelOptions options;
+    options.out_dir = *model_dir_;
+    ASSERT_TRUE(MakeModel(options).ok());
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*model_dir_);
+    delete model_dir_;
+  }
+
+  static std::unique_ptr<Engine> MakeEngine(int32_t num_kv_blocks = 0, int32_t block_size = 16,
+                                            int32_t max_batched_tokens = 8192) {
+    EngineOptions options;
+    options.model_dir = *model_dir_;
+    options.kv_cache_bytes = 8 << 20;
+    options.num_kv_blocks = num_kv_blocks;
+    options.block_size = block_size;
+    options.scheduler.max_batched_tokens = max_batched_tokens;
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(options);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? std::move(*engine) : nullptr;
+  }
+
+  static GenerateRequest Greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
+    GenerateRequest r;
+    r.prompt_tokens = std::move(prompt);
+    r.sampling.temperature = 0;
+    r.stopping.max_tokens = max_tokens;
+    r.stopping.ignore_eos = true;
+    return r;
+  }
+
+  // Prompts of awkward lengths: 1, 5, 17 and 40 tokens.
+  static std::vector<GenerateRequest> MixedBatch(int32_t max_tokens) {
+    std::vector<GenerateRequest> batch;
+    for (int32_t length : {1, 5, 17, 40}) {
+      std::vector<int32_t> prompt;
+      for (int32_t i = 0; i < length; ++i) prompt.push_back((7 * i + length) % 500);
+      batch.push_back(Greedy(prompt, max_tokens));
+    }
+    return batch;
+  }
+
+  static std::vector<std::vector<int32_t>> Tokens(const std::vector<GenerateResult>& results) {
+    std::vector<std::vector<int32_t>> tokens;
+    for (const GenerateResult& r : results) {
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      tokens.push_back(r.tokens);
+    }
+    return tokens;
+  }
+
+  static std::string* model_dir_;
+};
+
+std::string* EngineTest::model_dir_ = nullptr;
+
+TEST_F(EngineTest, BatchedEqualsOneAtATime) {
+  auto engine = MakeEngine();
+  const auto batched = Tokens(engine->Generate(MixedBatch(12)));
+  for (size_t i = 0; i < batched.size(); ++i) {
+    std::vector<GenerateRequest> alone;
+    alone.push_back(MixedBatch(12)[i]);
+    EXPECT_EQ(Tokens(engine->Generate(std::move(alone)))[0], batched[i]) << "request " << i;
+  }
+  EXPECT_EQ(engine->kv_cache().num_used_blocks(), 0);
+}
+
+TEST_F(EngineTest, ChunkedPrefillAndOddPageSizesGiveTheSameTokens) {
+  const auto expected = Tokens(MakeEngine()->Generate(MixedBatch(10)));
+  EXPECT_EQ(Tokens(MakeEngine(0, 16, /*max_batched_tokens=*/7)->Generate(MixedBatch(10))), expected);
+  EXPECT_EQ(Tokens(MakeEngine(0, /*block_size=*/3)->Generate(MixedBatch(10))), expected);
+}
+
+TEST_F(EngineTest, PreemptionByRecomputeKeepsEveryRequestsTokens) {
+  const auto expected = Tokens(MakeEngine()->Generate(MixedBatch(24)));
+  // 16 pages of 4 tokens: the four requests need 25..64 slots each, so they cannot all run at once.
+  auto engine = MakeEngine(/*num_kv_blocks=*/16, /*block_size=*/4);
+  const std::vector<GenerateResult> results = engine->Generate(MixedBatch(24));
+  EXPECT_EQ(Tokens(results), expected);
+  int32_t preemptions = 0;
+  for (const GenerateResult& r : results) preemptions += r.num_preemptions;
+  EXPECT_GT(preemptions, 0) << "the cache was meant to be too small to avoid preemption";
+  EXPECT_EQ(engine->kv_cache().num_used_blocks(), 0);
+}
+
+TEST_F(EngineTest, InvalidRequestsFailAloneNamingTheField) {
+  auto engine = MakeEngine();
+  std::vector<GenerateRequest> batch;
+  batch.push_back(Greedy({1, 2, 3}, 4));
+  batch.push_back(Greedy({}, 4));
+  batch.push_back(Greedy({1, 100000}, 4));
+  GenerateRequest bad_temperature = Greedy({1, 2}, 4);
+  bad_temperature.sampling.temperature = -1;
+  batch.push_back(bad_temperature);
+  GenerateRequest bad_top_p = Greedy({1, 2}, 4);
+  bad_top_p.sampling.top_p = 0;
+  batch.push_back(bad_top_p);
+  batch.push_back(Greedy({1, 2}, 0));
+  const std::vector<GenerateResult> results = engine->Generate(std::move(batch));
+  EXPECT_TRUE(results[0].status.ok());
+  EXPECT_EQ(results[0].tokens.size(), 4u);
+  EXPECT_NE(results[1].status.message().find("empty"), std::string::npos) << results[1].status;
+  EXPECT_NE(results[2].status.message().find("100000"), std::string::npos) << results[2].status;
+  EXPECT_NE(results[3].status.message().find("temperature"), std::string::npos) << results[3].status;
+  EXPECT_NE(results[4].status.message().find("top_p"), std::string::npos) << results[4].status;
+  EXPECT_NE(results[5].status.message().find("max_tokens"), std::string::npos) << results[5].status;
+  for (size_t i = 1; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].status.code(), absl::StatusCode::kInvalidArgument) << i;
+    EXPECT_EQ(results[i].finish_reason, FinishReason::kError);
+  }
+}
+
+TEST_F(EngineTest, RequestsThatCanNeverFitFailAtOnce) {
+  auto engine = MakeEngine(/*num_kv_blocks=*/4, /*block_size=*/4);
+  std::vector<GenerateRequest> batch;
+  batch.push_back(Greedy(std::vector<int32_t>(10, 5), 10));  // 20 slots > 16
+  batch.push_back(Greedy({1, 2}, 3));
+  const std::vector<GenerateResult> results = engine->Generate(std::move(batch));
+  EXPECT_EQ(results[0].status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(results[0].status.message().find("16"), std::string::npos) << results[0].status;
+  EXPECT_TRUE(results[1].status.ok());
+  std::vector<GenerateRequest> too_long;
+  too_long.push_back(Greedy(std::vector<int32_t>(4090, 5), 10));  // past the 4096-token context
+  EXPECT_NE(engine->Generate(std::move(too_long))[0].status.message().find("context"), std::string::npos);
+}
+
+TEST_F(EngineTest, StopStringEndsAndTruncatesTheText) {
+  auto engine = MakeEngine();
+  std::vector<GenerateRequest> batch;
+  batch.push_back(Greedy({1, 2, 3, 4}, 24));
+  const GenerateResult full = engine->Generate(std::move(batch))[0];
+  // Pick a stop string from the middle of the greedy text (random weights: any text will do).
+  const size_t cut = full.text.size() / 2;
+  ASSERT_GT(full.text.size(), 4u);
+  const std::string stop = full.text.substr(cut, 2);
+  const size_t first = full.text.find(stop);
+  GenerateRequest stopped = Greedy({1, 2, 3, 4}, 24);
+  stopped.stopping.stop = {stop};
+  std::vector<GenerateRequest> again;
+  again.push_back(stopped);
+  const GenerateResult result = engine->Generate(std::move(again))[0];
+  EXPECT_EQ(result.finish_reason, FinishReason::kStop);
+  EXPECT_EQ(result.matched_stop, stop);
+  EXPECT_EQ(result.text, full.text.substr(0, first));
+  EXPECT_LE(result.tokens.size(), full.tokens.size());
+}
+
+TEST_F(EngineTest, SameSeedSameSample) {
+  auto engine = MakeEngine();
+  auto sample = [&](uint64_t seed) {
+    GenerateRequest r = Greedy({3, 1, 4, 1, 5}, 16);
+    r.sampling.temperature = 1.0f;
+    r.sampling.top_p = 0.9f;
+    r.sampling.seed = seed;
+    std::vector<GenerateRequest> batch;
+    batch.push_back(r);
+    return engine->Generate(std::move(batch))[0].tokens;
+  };
+  EXPECT_EQ(sample(7), sample(7));
+  EXPECT_NE(sample(7), sample(8));
+}
+
+TEST_F(EngineTest, PromptLogitsMatchesTheLastStepOfGeneration) {
+  auto engine = MakeEngine();
+  const std::vector<int32_t> prompt = {9, 8, 7, 6, 5};
+  absl::StatusOr<std::vector<float>> logits = engine->PromptLogits(prompt);
+  ASSERT_TRUE(logits.ok());
+  const int64_t vocab = engine->config().vocab_size;
+  ASSERT_EQ(logits->size(), prompt.size() * static_cast<size_t>(vocab));
+  const float* last = logits->data() + (prompt.size() - 1) * static_cast<size_t>(vocab);
+  const int32_t argmax = static_cast<int32_t>(std::max_element(last, last + vocab) - last);
+  std::vector<GenerateRequest> batch;
+  batch.push_back(Greedy(prompt, 1));
+  EXPECT_EQ(engine->Generate(std::move(batch))[0].tokens, std::vector<int32_t>{argmax});
+  EXPECT_FALSE(engine->PromptLogits({}).ok());
+}
+
+}  // namespace
+}  // namespace tspserve
