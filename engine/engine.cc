@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/status.h"
-#include "models/checkpoint/checkpoint.h"
 
 namespace tspserve {
 
@@ -25,19 +24,6 @@ struct Engine::Request {
 
 namespace {
 
-absl::StatusOr<int32_t> NumKvBlocks(const EngineOptions& options, const ModelConfig& config,
-                                    DType dtype) {
-  if (options.num_kv_blocks > 0) return options.num_kv_blocks;
-  const int64_t per_block = LlamaModel::BytesPerKvBlock(config, options.block_size, dtype);
-  const int64_t blocks = options.kv_cache_bytes / per_block;
-  if (blocks < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("KV cache budget of ", options.kv_cache_bytes,
-                                                   " bytes is less than one page (", per_block,
-                                                   " bytes)"));
-  }
-  return static_cast<int32_t>(std::min<int64_t>(blocks, 1 << 30));
-}
-
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -48,27 +34,28 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(options.model_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
                    Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
-  ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(options.model_dir));
-  ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Make(config, ShardSpec{0, 1}));
-  std::unique_ptr<Backend> backend = MakeCpuBackend();
-  ASSIGN_OR_RETURN(ModelWeights weights, LoadModelWeights(*checkpoint, config, layout, *backend,
-                                                         /*show_progress=*/true));
-  ASSIGN_OR_RETURN(int32_t num_blocks, NumKvBlocks(options, config, backend->compute_dtype()));
-  ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> decoder,
-                   LlamaModel::Create(config, std::move(weights), *backend,
-                                   KvStorageOptions{num_blocks, options.block_size}));
-  auto runner = std::make_unique<ModelRunner>(std::move(decoder), std::move(backend));
+  ExecutorOptions executor_options;
+  executor_options.parallel = options.parallel;
+  executor_options.block_size = options.block_size;
+  executor_options.kv_cache_bytes = options.kv_cache_bytes;
+  executor_options.num_kv_blocks = options.num_kv_blocks;
+  ASSIGN_OR_RETURN(std::unique_ptr<ParallelExecutor> executor,
+                   ParallelExecutor::Create(options.model_dir, config, executor_options));
+  EngineOptions adjusted = options;
+  // The sequence-sharded prefill needs every key of a prompt in the step that computes it.
+  adjusted.scheduler.whole_prompt_steps =
+      options.parallel.degree > 1 && options.parallel.kv_placement() == KvPlacement::kSequenceSharded;
   return std::unique_ptr<Engine>(
-      new Engine(std::move(config), std::move(tokenizer), std::move(runner), options));
+      new Engine(std::move(config), std::move(tokenizer), std::move(executor), adjusted));
 }
 
 Engine::Engine(ModelConfig config, std::unique_ptr<Tokenizer> tokenizer,
-               std::unique_ptr<ModelRunner> runner, const EngineOptions& options)
+               std::unique_ptr<ParallelExecutor> executor, const EngineOptions& options)
     : config_(std::move(config)),
       tokenizer_(std::move(tokenizer)),
-      runner_(std::move(runner)),
+      executor_(std::move(executor)),
       options_(options),
-      scheduler_(options.scheduler, runner_->kv_cache()) {}
+      scheduler_(options.scheduler, executor_->kv_cache()) {}
 
 Engine::~Engine() = default;
 
@@ -143,7 +130,7 @@ absl::Status Engine::Step() {
   if (plan.empty()) {
     return absl::ResourceExhaustedError("the scheduler could not place any waiting request");
   }
-  ASSIGN_OR_RETURN(StepOutput output, runner_->Run(plan));
+  ASSIGN_OR_RETURN(StepOutput output, executor_->Run(plan));
   Postprocess(plan, output);
   ++stats_.steps;
   const bool has_prefill = plan.num_tokens() > static_cast<int32_t>(plan.seqs.size());
@@ -212,8 +199,8 @@ absl::StatusOr<std::vector<float>> Engine::PromptLogits(std::span<const int32_t>
   entry.token_ids = probe.prompt_tokens;
   entry.wants_logits = true;
   entry.all_logits = true;
-  absl::StatusOr<StepOutput> output = runner_->Run(plan);
-  runner_->kv_cache().Free(entry.seq_id);
+  absl::StatusOr<StepOutput> output = executor_->Run(plan);
+  executor_->kv_cache().Free(entry.seq_id);
   if (!output.ok()) return output.status();
   return std::move(output->logits);
 }

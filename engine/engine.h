@@ -14,7 +14,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/runtime/model_runner.h"
+#include "engine/parallel/parallel_config.h"
+#include "engine/runtime/parallel_executor.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/sampling/stop_checker.h"
@@ -27,9 +28,10 @@ namespace tspserve {
 
 struct EngineOptions {
   std::string model_dir;
+  ParallelConfig parallel;               // mode, degree and decode schedule (default: TSP on 1 rank)
   int32_t block_size = 16;
   int64_t kv_cache_bytes = 256ll << 20;  // memory for KV pages per rank
-  int32_t num_kv_blocks = 0;             // > 0: exactly this many pages (overrides the bytes)
+  int32_t num_kv_blocks = 0;             // > 0: exactly this many pages per rank (overrides the bytes)
   SchedulerOptions scheduler;
   uint64_t seed = 0;                     // for requests without a seed of their own
 };
@@ -73,14 +75,15 @@ class Engine {
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const EngineStats& stats() const { return stats_; }
-  MemoryStats memory() const { return runner_->backend().allocator().stats(); }
-  int64_t weight_bytes() const { return runner_->decoder().weights().bytes(); }
-  const PagedKvCache& kv_cache() const { return runner_->kv_cache(); }
+  // Per rank: weights, measured memory peaks, communication, KV pages.
+  std::vector<RankReport> Reports() const { return executor_->Reports(); }
+  void ResetCommStats() { executor_->ResetCommStats(); }
+  const ShardedKvCache& kv_cache() const { return executor_->kv_cache(); }
 
  private:
   struct Request;
   Engine(ModelConfig config, std::unique_ptr<Tokenizer> tokenizer,
-         std::unique_ptr<ModelRunner> runner, const EngineOptions& options);
+         std::unique_ptr<ParallelExecutor> executor, const EngineOptions& options);
   absl::Status Validate(const GenerateRequest& request) const;
   absl::Status Step();
   void Postprocess(const BatchPlan& plan, const StepOutput& output);
@@ -89,7 +92,7 @@ class Engine {
 
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<ParallelExecutor> executor_;
   EngineOptions options_;
   Scheduler scheduler_;
   std::map<SeqId, std::unique_ptr<Request>> active_;

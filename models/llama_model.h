@@ -1,8 +1,9 @@
-// LlamaModel: the Llama-family forward pass (Llama 2/3, Mistral, Qwen2, Qwen3) on one rank, written
-// once against the Backend op set. It owns the rank's weights, the K/V storage of its pages, and
-// the activation arena that one step reuses.
+// LlamaModel: one rank's part of a Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3): its
+// weight shard, the K/V storage of its pages, the RoPE table and reusable step memory, and the
+// building blocks every parallel schedule (engine/parallel/) composes into a forward pass.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -17,57 +18,79 @@ namespace tspserve {
 struct KvStorageOptions {
   int32_t num_blocks = 0;
   int32_t block_size = 16;
+  IndexRange kv_heads;  // the K/V heads this rank stores for its tokens (empty: all of them)
+};
+
+// Device copies of one ForwardBatch's index arrays.
+struct UploadedBatch {
+  Tensor token_ids;   // [T] I32
+  Tensor logit_rows;  // [R] I32
+  AttentionMetadata meta;
+};
+
+// Q, K and V: column views of one fused projection. q [T, n_q*D]; k, v [T, n_kv*D].
+struct QkvViews {
+  Tensor q, k, v;
 };
 
 class LlamaModel {
  public:
   static absl::StatusOr<std::unique_ptr<LlamaModel>> Create(const ModelConfig& config,
-                                                         ModelWeights weights, Backend& backend,
-                                                         const KvStorageOptions& kv);
-
-  // Runs every layer on the batch: writes the K/V of its tokens into their slots, attends over
-  // each sequence's pages, and returns the logits of batch.logit_rows as host floats,
-  // [logit_rows.size(), vocab_size] (padding columns dropped).
-  absl::StatusOr<std::vector<float>> Forward(const ForwardBatch& batch);
-
-  // Copy-on-write page copies after a fork, for every layer.
-  void CopyBlocks(std::span<const BlockCopyOp> copies);
+                                                            ModelWeights weights, Backend& backend,
+                                                            const KvStorageOptions& kv);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
+  const ShardLayout& layout() const { return weights_.layout; }
   Backend& backend() { return backend_; }
+  const KvLayer& kv_layer(int64_t layer) const { return kv_layers_[static_cast<size_t>(layer)]; }
+  std::span<const KvLayer> kv_layers() const { return kv_layers_; }
+  IndexRange stored_kv_heads() const { return kv_options_.kv_heads; }
   int32_t num_kv_blocks() const { return kv_options_.num_blocks; }
   int32_t block_size() const { return kv_options_.block_size; }
-  // Bytes of one KV page across all layers (K and V, all heads) in the compute dtype.
-  static int64_t BytesPerKvBlock(const ModelConfig& config, int32_t block_size, DType dtype);
+  float rms_norm_eps() const { return static_cast<float>(config_.rms_norm_eps); }
+
+  // Bytes of one KV page across all layers (K and V) for `num_kv_heads` heads.
+  static int64_t BytesPerKvBlock(const ModelConfig& config, int32_t block_size, int64_t num_kv_heads,
+                                 DType dtype);
+
+  // A [rows, cols] tensor of step memory for `slot`, reused across steps and grown when a step
+  // needs more (MemoryKind::kActivations). Slots are the schedules' business.
+  absl::StatusOr<Tensor> Scratch(int slot, DType dtype, int64_t rows, int64_t cols);
+  // Copies a batch's index arrays to the device, into metadata slot `slot` (a step may need two:
+  // one for this rank's pages, one for gathered keys).
+  absl::StatusOr<UploadedBatch> Upload(int slot, const ForwardBatch& batch);
+
+  // Q, K, V of the heads of `shard` (whose packed weights `w` holds) for the tokens `x`: the fused
+  // projection into `qkv`, bias, Qwen3's q/k norm, RoPE at `positions`.
+  QkvViews ProjectQkv(const AttentionShardWeights& w, const ShardLayout& shard, const Tensor& x,
+                      const Tensor& positions, const Tensor& qkv);
+  // The attention shape of `shard`'s query heads reading a cache that holds K/V heads `cached`.
+  AttentionShape ShapeFor(const ShardLayout& shard, IndexRange cached) const;
+  // out (+)= down(silu(gate(x)) * up(x)) through the MLP shard `w`; gate_up, act are scratch
+  // [T, 2 I_s] and [T, I_s].
+  void Mlp(const MlpShardWeights& w, const Tensor& x, const Tensor& gate_up, const Tensor& act,
+           const Tensor& out, bool accumulate);
+  // Copy-on-write page copies after a fork, for every layer.
+  void CopyBlocks(std::span<const BlockCopyOp> copies);
+  const Tensor& rope_table() const { return rope_table_; }
 
  private:
   LlamaModel(const ModelConfig& config, ModelWeights weights, Backend& backend,
-          const KvStorageOptions& kv);
+             const KvStorageOptions& kv);
   absl::Status AllocateKvStorage();
-  absl::Status EnsureActivations(int32_t num_tokens, int32_t num_logit_rows);
-  absl::Status UploadMetadata(const ForwardBatch& batch);
-  void AttentionBlock(int64_t layer, const Tensor& normed, const Tensor& out);
-  void MlpBlock(int64_t layer, const Tensor& normed, const Tensor& out);
 
+  static constexpr int kMaxSlots = 32;
   ModelConfig config_;
   ModelWeights weights_;
   Backend& backend_;
   KvStorageOptions kv_options_;
-  AttentionShape attention_shape_;
-
   Buffer kv_buffer_;
   std::vector<KvLayer> kv_layers_;
   Buffer rope_buffer_;
   Tensor rope_table_;  // [max_position_embeddings, head_dim] F32
-
-  // Step state: metadata uploaded once per step, activations sized for the largest step so far.
-  Buffer metadata_buffer_;
-  AttentionMetadata meta_;
-  Tensor token_ids_, logit_rows_;
-  Buffer activation_buffer_;
-  int32_t activation_tokens_ = 0, activation_rows_ = 0;
-  Tensor residual_, normed_, qkv_, attn_out_, gate_up_, mlp_act_, block_out_, last_hidden_, logits_;
+  std::array<Buffer, kMaxSlots> scratch_;
+  std::array<Buffer, 4> metadata_;
 };
 
 }  // namespace tspserve

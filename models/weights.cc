@@ -33,15 +33,22 @@ class PackedShard {
     if (staging_.size() != offset_) staging_.assign(offset_, 0);
     return staging_.data() + regions_[static_cast<size_t>(index)].offset;
   }
+  size_t size() const { return offset_; }
+  // Views of every region of a packed shard laid out at `base`.
+  std::vector<Tensor> Views(void* base, Device device) const {
+    std::vector<Tensor> views;
+    for (const Region& r : regions_) {
+      void* data = static_cast<char*>(base) + r.offset;
+      views.push_back(r.cols == 0 ? Tensor(data, dtype_, {r.rows}, device)
+                                  : Tensor(data, dtype_, {r.rows, r.cols}, device));
+    }
+    return views;
+  }
   absl::StatusOr<Buffer> Upload(Backend& backend, std::vector<Tensor>* views) {
     if (staging_.size() != offset_) staging_.assign(offset_, 0);
     ASSIGN_OR_RETURN(Buffer buffer, backend.Allocate(offset_, MemoryKind::kWeights));
     backend.CopyFromHost(buffer.AsTensor(DType::kU8, {static_cast<int64_t>(offset_)}), staging_.data());
-    views->clear();
-    for (const Region& r : regions_) {
-      views->push_back(r.cols == 0 ? buffer.AsTensor(dtype_, {r.rows}, r.offset)
-                                   : buffer.AsTensor(dtype_, {r.rows, r.cols}, r.offset));
-    }
+    *views = Views(buffer.data(), buffer.device());
     return buffer;
   }
 
@@ -55,6 +62,43 @@ class PackedShard {
   size_t offset_ = 0;
   std::vector<Region> regions_;
   std::vector<char> staging_;
+};
+
+// The regions of a packed attention shard; the same arithmetic on every rank, so any rank can
+// view any rank's shard (the broadcast schedule receives them into scratch memory).
+struct AttentionPlan {
+  PackedShard packed;
+  int qkv, o, bias = -1, o_bias = -1, q_norm = -1, k_norm = -1;
+
+  AttentionPlan(const ModelConfig& c, const ShardLayout& layout, DType dtype) : packed(dtype) {
+    const int64_t d = c.head_dim, h = c.hidden_size;
+    const int64_t q = layout.q_heads.size() * d, kv = layout.kv_heads.size() * d;
+    qkv = packed.Add(q + 2 * kv, h);
+    o = packed.Add(h, q);
+    if (c.attention_bias) bias = packed.Add(q + 2 * kv);
+    if (c.o_proj_bias && layout.spec.rank == 0) o_bias = packed.Add(h);
+    if (c.qk_norm) {
+      q_norm = packed.Add(d);
+      k_norm = packed.Add(d);
+    }
+  }
+  AttentionShardWeights Weights(const std::vector<Tensor>& views) const {
+    auto at = [&](int i) { return i < 0 ? Tensor() : views[static_cast<size_t>(i)]; };
+    return {at(qkv), at(bias), at(o), at(o_bias), at(q_norm), at(k_norm)};
+  }
+};
+
+struct MlpPlan {
+  PackedShard packed;
+  int gate_up, down;
+
+  MlpPlan(const ModelConfig& c, const ShardLayout& layout, DType dtype) : packed(dtype) {
+    gate_up = packed.Add(2 * layout.intermediate.size(), c.hidden_size);
+    down = packed.Add(c.hidden_size, layout.intermediate.size());
+  }
+  MlpShardWeights Weights(const std::vector<Tensor>& views) const {
+    return {views[static_cast<size_t>(gate_up)], views[static_cast<size_t>(down)]};
+  }
 };
 
 std::string LayerName(int64_t layer, std::string_view suffix) {
@@ -104,66 +148,50 @@ absl::StatusOr<Buffer> ShardReader::AttentionShard(int64_t i, Backend& backend,
                                                    AttentionShardWeights* w) const {
   const int64_t d = config_.head_dim, h = config_.hidden_size;
   const IndexRange q = Scaled(layout_.q_heads, d), kv = Scaled(layout_.kv_heads, d);
-  const int64_t qkv_rows = q.size() + 2 * kv.size();
   const size_t es = element_size();
-  PackedShard packed(dtype_);
-  const int qkv = packed.Add(qkv_rows, h);
-  const int o = packed.Add(h, q.size());
-  const int bias = config_.attention_bias ? packed.Add(qkv_rows) : -1;
-  const int o_bias = config_.o_proj_bias && layout_.spec.rank == 0 ? packed.Add(h) : -1;
-  const int q_norm = config_.qk_norm ? packed.Add(d) : -1;
-  const int k_norm = config_.qk_norm ? packed.Add(d) : -1;
-
-  char* qkv_dst = static_cast<char*>(packed.Staging(qkv));
+  AttentionPlan plan(config_, layout_, dtype_);
+  PackedShard& packed = plan.packed;
+  char* qkv_dst = static_cast<char*>(packed.Staging(plan.qkv));
   const int64_t nq = config_.num_heads * d, nkv = config_.num_kv_heads * d;
   RETURN_IF_ERROR(Rows(LayerName(i, "self_attn.q_proj.weight"), nq, h, q, qkv_dst));
   RETURN_IF_ERROR(Rows(LayerName(i, "self_attn.k_proj.weight"), nkv, h, kv,
                        qkv_dst + q.size() * h * es));
   RETURN_IF_ERROR(Rows(LayerName(i, "self_attn.v_proj.weight"), nkv, h, kv,
                        qkv_dst + (q.size() + kv.size()) * h * es));
-  RETURN_IF_ERROR(Columns(LayerName(i, "self_attn.o_proj.weight"), h, nq, q, packed.Staging(o)));
-  if (bias >= 0) {
-    char* b = static_cast<char*>(packed.Staging(bias));
+  RETURN_IF_ERROR(Columns(LayerName(i, "self_attn.o_proj.weight"), h, nq, q, packed.Staging(plan.o)));
+  if (plan.bias >= 0) {
+    char* b = static_cast<char*>(packed.Staging(plan.bias));
     RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.q_proj.bias"), nq, q, b));
     RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.k_proj.bias"), nkv, kv, b + q.size() * es));
     RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.v_proj.bias"), nkv, kv,
                            b + (q.size() + kv.size()) * es));
   }
-  if (o_bias >= 0) {
-    RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.o_proj.bias"), h, {0, h}, packed.Staging(o_bias)));
+  if (plan.o_bias >= 0) {
+    RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.o_proj.bias"), h, {0, h}, packed.Staging(plan.o_bias)));
   }
-  if (q_norm >= 0) {
-    RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.q_norm.weight"), d, {0, d}, packed.Staging(q_norm)));
-    RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.k_norm.weight"), d, {0, d}, packed.Staging(k_norm)));
+  if (plan.q_norm >= 0) {
+    RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.q_norm.weight"), d, {0, d}, packed.Staging(plan.q_norm)));
+    RETURN_IF_ERROR(Vector(LayerName(i, "self_attn.k_norm.weight"), d, {0, d}, packed.Staging(plan.k_norm)));
   }
   std::vector<Tensor> views;
   ASSIGN_OR_RETURN(Buffer buffer, packed.Upload(backend, &views));
-  w->qkv = views[static_cast<size_t>(qkv)];
-  w->o = views[static_cast<size_t>(o)];
-  if (bias >= 0) w->qkv_bias = views[static_cast<size_t>(bias)];
-  if (o_bias >= 0) w->o_bias = views[static_cast<size_t>(o_bias)];
-  if (q_norm >= 0) {
-    w->q_norm = views[static_cast<size_t>(q_norm)];
-    w->k_norm = views[static_cast<size_t>(k_norm)];
-  }
+  *w = plan.Weights(views);
   return buffer;
 }
 
 absl::StatusOr<Buffer> ShardReader::MlpShard(int64_t i, Backend& backend, MlpShardWeights* w) const {
   const int64_t h = config_.hidden_size, inter = config_.intermediate_size;
   const IndexRange c = layout_.intermediate;
-  PackedShard packed(dtype_);
-  const int gate_up = packed.Add(2 * c.size(), h);
-  const int down = packed.Add(h, c.size());
-  char* gu = static_cast<char*>(packed.Staging(gate_up));
+  MlpPlan plan(config_, layout_, dtype_);
+  char* gu = static_cast<char*>(plan.packed.Staging(plan.gate_up));
   RETURN_IF_ERROR(Rows(LayerName(i, "mlp.gate_proj.weight"), inter, h, c, gu));
   RETURN_IF_ERROR(Rows(LayerName(i, "mlp.up_proj.weight"), inter, h, c,
                        gu + c.size() * h * element_size()));
-  RETURN_IF_ERROR(Columns(LayerName(i, "mlp.down_proj.weight"), h, inter, c, packed.Staging(down)));
+  RETURN_IF_ERROR(Columns(LayerName(i, "mlp.down_proj.weight"), h, inter, c,
+                          plan.packed.Staging(plan.down)));
   std::vector<Tensor> views;
-  ASSIGN_OR_RETURN(Buffer buffer, packed.Upload(backend, &views));
-  w->gate_up = views[static_cast<size_t>(gate_up)];
-  w->down = views[static_cast<size_t>(down)];
+  ASSIGN_OR_RETURN(Buffer buffer, plan.packed.Upload(backend, &views));
+  *w = plan.Weights(views);
   return buffer;
 }
 
@@ -212,6 +240,26 @@ absl::StatusOr<Buffer> ShardReader::VocabRows(const std::string& name, Backend& 
 }
 
 }  // namespace
+
+size_t AttentionShardBytes(const ModelConfig& config, const ShardLayout& layout, DType dtype) {
+  return AttentionPlan(config, layout, dtype).packed.size();
+}
+
+AttentionShardWeights AttentionShardViews(const ModelConfig& config, const ShardLayout& layout,
+                                          DType dtype, void* base, Device device) {
+  const AttentionPlan plan(config, layout, dtype);
+  return plan.Weights(plan.packed.Views(base, device));
+}
+
+size_t MlpShardBytes(const ModelConfig& config, const ShardLayout& layout, DType dtype) {
+  return MlpPlan(config, layout, dtype).packed.size();
+}
+
+MlpShardWeights MlpShardViews(const ModelConfig& config, const ShardLayout& layout, DType dtype,
+                              void* base, Device device) {
+  const MlpPlan plan(config, layout, dtype);
+  return plan.Weights(plan.packed.Views(base, device));
+}
 
 int64_t ModelWeights::bytes() const {
   int64_t total = static_cast<int64_t>(norms_buffer.size() + embedding_buffer.size() +

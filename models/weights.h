@@ -51,6 +51,15 @@ struct ModelWeights {
   int64_t bytes() const;  // total bytes of weights this rank holds
 };
 
+// The packed shards of any rank, as bytes and as views into memory at `base` laid out as that
+// rank's own buffer is: what the broadcast and ring schedules receive.
+size_t AttentionShardBytes(const ModelConfig& config, const ShardLayout& layout, DType dtype);
+AttentionShardWeights AttentionShardViews(const ModelConfig& config, const ShardLayout& layout,
+                                          DType dtype, void* base, Device device);
+size_t MlpShardBytes(const ModelConfig& config, const ShardLayout& layout, DType dtype);
+MlpShardWeights MlpShardViews(const ModelConfig& config, const ShardLayout& layout, DType dtype,
+                              void* base, Device device);
+
 // Reads this rank's shard (only its slices) from the checkpoint, checking every tensor's shape
 // against the config; errors name the tensor and the file. With `show_progress`, loading that
 // takes more than a second draws a progress line on a terminal (one rank should, not all).

@@ -25,6 +25,9 @@ struct GenerateFlags {
   bool json = false;
   bool raw_prompt = false;
   int64_t kv_cache_mb = 256;
+  std::string parallel = "tsp";
+  std::string decode_schedule = "weight-stationary";
+  bool report = false;
   EngineOptions engine;
 };
 
@@ -44,18 +47,34 @@ double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
 void PrintStats(const Engine& engine, size_t num_prompts) {
   const EngineStats& s = engine.stats();
-  const MemoryStats m = engine.memory();
-  const auto peak = [&](MemoryKind k) { return MiB(m.peak[static_cast<int>(k)]); };
   std::cerr << absl::StrFormat(
       "prompts %d | prompt tokens %d | generated tokens %d | steps %d\n"
-      "prefill %.3f s (%.1f tok/s) | decode %.3f s (%.1f tok/s)\n"
-      "memory peak %.1f MiB: weights %.1f, kv cache %.1f, activations %.1f, workspace %.1f\n",
+      "prefill %.3f s (%.1f tok/s) | decode %.3f s (%.1f tok/s)\n",
       num_prompts, s.prompt_tokens, s.generated_tokens, s.steps, s.prefill_seconds,
       s.prefill_seconds > 0 ? static_cast<double>(s.prompt_tokens) / s.prefill_seconds : 0.0,
       s.decode_seconds,
-      s.decode_seconds > 0 ? static_cast<double>(s.generated_tokens) / s.decode_seconds : 0.0,
-      MiB(m.total_peak), peak(MemoryKind::kWeights), peak(MemoryKind::kKvCache),
-      peak(MemoryKind::kActivations), peak(MemoryKind::kWorkspace));
+      s.decode_seconds > 0 ? static_cast<double>(s.generated_tokens) / s.decode_seconds : 0.0);
+}
+
+// Per rank: what it holds (measured by its allocator) and what it sent, by collective kind.
+void PrintReport(const Engine& engine, const ParallelConfig& parallel) {
+  std::cerr << absl::StrFormat("parallel %s, degree %d, decode schedule %s\n",
+                               std::string(ParallelModeName(parallel.mode)), parallel.degree,
+                               std::string(DecodeScheduleName(parallel.decode_schedule)));
+  std::cerr << "rank  weights MiB  kv pages used/total  peak MiB: weights kv_cache activations "
+               "workspace total  | sent MiB: broadcast all_gather reduce_scatter all_reduce "
+               "all_to_all send_recv\n";
+  for (const RankReport& r : engine.Reports()) {
+    const auto peak = [&](MemoryKind k) { return MiB(r.memory.peak[static_cast<int>(k)]); };
+    std::cerr << absl::StrFormat("%4d  %11.2f  %9d/%-9d  %8.2f %8.2f %11.2f %9.2f %6.2f  | %8.3f %10.3f %14.3f %10.3f %10.3f %9.3f\n",
+                                 r.rank, MiB(r.weight_bytes), r.kv_pages_used, r.kv_pages_total,
+                                 peak(MemoryKind::kWeights), peak(MemoryKind::kKvCache),
+                                 peak(MemoryKind::kActivations), peak(MemoryKind::kWorkspace),
+                                 MiB(r.memory.total_peak), MiB(r.comm.bytes_sent[0]),
+                                 MiB(r.comm.bytes_sent[1]), MiB(r.comm.bytes_sent[2]),
+                                 MiB(r.comm.bytes_sent[3]), MiB(r.comm.bytes_sent[4]),
+                                 MiB(r.comm.bytes_sent[5]));
+  }
 }
 
 void PrintResult(const std::string& prompt, const GenerateResult& r, bool json) {
@@ -82,6 +101,16 @@ int RunGenerate(GenerateFlags& flags) {
     flags.model = *builtin;
   }
   flags.engine.model_dir = flags.model;
+  absl::StatusOr<ParallelMode> mode = ParseParallelMode(flags.parallel);
+  absl::StatusOr<DecodeSchedule> schedule = ParseDecodeSchedule(flags.decode_schedule);
+  for (const absl::Status& s : {mode.status(), schedule.status()}) {
+    if (!s.ok()) {
+      std::cerr << "generate: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  flags.engine.parallel.mode = *mode;
+  flags.engine.parallel.decode_schedule = *schedule;
   flags.engine.kv_cache_bytes = flags.kv_cache_mb << 20;
   if (flags.has_seed) flags.sampling.seed = flags.seed;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(flags.engine);
@@ -107,6 +136,7 @@ int RunGenerate(GenerateFlags& flags) {
   }
   std::cout.flush();
   PrintStats(**engine, results.size());
+  if (flags.report) PrintReport(**engine, flags.engine.parallel);
   return exit_code;
 }
 
@@ -136,6 +166,10 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--include-stop", flags->stopping.include_stop_in_output, "keep the stop string in the output");
   cmd->add_flag("--raw-prompt", flags->raw_prompt, "do not add the BOS token");
   cmd->add_flag("--json", flags->json, "one JSON object per completion");
+  cmd->add_option("--parallel", flags->parallel, "tsp (default), tp or sp");
+  cmd->add_option("--degree", flags->engine.parallel.degree, "ranks (threads on the CPU backend)");
+  cmd->add_option("--decode-schedule", flags->decode_schedule, "TSP decode: weight-stationary or broadcast");
+  cmd->add_flag("--report", flags->report, "print per-rank memory and communication on stderr");
   cmd->add_option("--block-size", flags->engine.block_size, "tokens per KV page");
   cmd->add_option("--kv-cache-mb", flags->kv_cache_mb, "KV cache memory per rank, MiB");
   cmd->add_option("--num-kv-blocks", flags->engine.num_kv_blocks, "exact KV pages per rank (overrides --kv-cache-mb)");

@@ -82,6 +82,12 @@ class Backend {
   // tensor when not wanted. A query with no visible key writes zeros and lse = -inf.
   virtual void Attention(const Tensor& q, const KvLayer& cache, const AttentionMetadata& meta,
                          const AttentionShape& shape, const Tensor& out, const Tensor& lse) = 0;
+  // dst = src. Both [M, N], either may be row-strided (moving column blocks between layouts).
+  virtual void Copy(const Tensor& dst, const Tensor& src) = 0;
+  // Exact softmax merge of S partial attentions over disjoint key sets (split-KV): for each token
+  // and head, out = sum_s exp(lse_s - m) * partial_s / sum_s exp(lse_s - m), m = max_s lse_s.
+  // partials [S, T, n*D]; lse [S, T, n] F32 (-inf: no keys); out [T, n*D] (zeros if all -inf).
+  virtual void CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) = 0;
   // out[i] = x[rows[i]]. x [T, H]; rows [S] I32; out [S, H].
   virtual void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) = 0;
   // Copies whole blocks of every given layer's cache (copy-on-write after a fork).

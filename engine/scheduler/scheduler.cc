@@ -7,17 +7,18 @@
 
 namespace tspserve {
 
-Scheduler::Scheduler(const SchedulerOptions& options, PagedKvCache& kv_cache)
+Scheduler::Scheduler(const SchedulerOptions& options, ShardedKvCache& kv_cache)
     : options_(options), kv_(kv_cache) {}
 
 absl::Status Scheduler::Add(Sequence* seq) {
   const int64_t tokens = static_cast<int64_t>(seq->prompt.size()) + seq->max_tokens;
-  const int64_t capacity = static_cast<int64_t>(kv_.num_blocks()) * kv_.block_size();
+  const int64_t capacity = kv_.capacity_tokens();
   if (tokens > capacity) {
     return absl::FailedPreconditionError(absl::StrCat(
         "prompt (", seq->prompt.size(), " tokens) plus max_tokens (", seq->max_tokens,
-        ") needs ", tokens, " KV slots but the cache holds ", capacity, " (", kv_.num_blocks(),
-        " pages of ", kv_.block_size(), ")"));
+        ") needs ", tokens, " KV slots but the cache holds ", capacity, " per sequence (",
+        kv_.rank(0).num_blocks(), " pages of ", kv_.block_size(), " tokens on each of ",
+        kv_.degree(), " ranks)"));
   }
   seq->status = SeqStatus::kWaiting;
   waiting_.push_back(seq);
@@ -47,8 +48,7 @@ void Scheduler::Preempt(Sequence* seq) {
 
 // Every running sequence gets its next token if a page can be found, preempting the newest
 // running sequences (which then get nothing this step) until it can.
-void Scheduler::ScheduleDecodes(BatchPlan& plan, int32_t& budget) {
-  int32_t reserved = 0;  // pages this step's entries will take
+void Scheduler::ScheduleDecodes(BatchPlan& plan, int32_t& budget, std::vector<int32_t>& reserved) {
   std::vector<Sequence*> kept;
   while (!running_.empty()) {
     Sequence* seq = running_.front();
@@ -59,16 +59,16 @@ void Scheduler::ScheduleDecodes(BatchPlan& plan, int32_t& budget) {
       kept.push_back(seq);
       continue;
     }
-    const int32_t pages = kv_.PagesNeeded(seq->id, seq->num_computed, take);
-    while (pages > kv_.num_free_blocks() - reserved && !running_.empty()) {
+    bool fits = kv_.Fits(seq->id, seq->num_computed, take, reserved);
+    while (!fits && !running_.empty()) {
       Preempt(running_.back());
       running_.pop_back();
+      fits = kv_.Fits(seq->id, seq->num_computed, take, reserved);
     }
-    if (pages > kv_.num_free_blocks() - reserved) {  // nothing left to preempt but itself
+    if (!fits) {  // nothing left to preempt but itself
       Preempt(seq);
       continue;
     }
-    reserved += pages;
     budget -= take;
     plan.seqs.push_back(Entry(*seq, take));
     kept.push_back(seq);
@@ -76,15 +76,19 @@ void Scheduler::ScheduleDecodes(BatchPlan& plan, int32_t& budget) {
   running_ = std::move(kept);
 }
 
-void Scheduler::ScheduleWaiting(BatchPlan& plan, int32_t& budget, int32_t& free_pages) {
-  while (!waiting_.empty() && budget > 0 &&
-         static_cast<int32_t>(running_.size()) < options_.max_num_seqs) {
+void Scheduler::ScheduleWaiting(BatchPlan& plan, int32_t& budget, std::vector<int32_t>& reserved) {
+  while (!waiting_.empty() && static_cast<int32_t>(running_.size()) < options_.max_num_seqs) {
     Sequence* seq = waiting_.front();
-    const int32_t take = std::min(seq->num_tokens() - seq->num_computed, budget);
-    const int32_t pages = kv_.PagesNeeded(seq->id, seq->num_computed, take);
-    if (pages > free_pages) break;  // first come, first served: no overtaking
+    const int32_t remaining = seq->num_tokens() - seq->num_computed;
+    int32_t take = std::min(remaining, budget);
+    if (options_.whole_prompt_steps) {
+      if (remaining > budget && !plan.empty()) break;
+      take = remaining;  // whole; alone when over the budget
+    }
+    if (take <= 0) break;
+    // First come, first served: a prompt that does not fit blocks those behind it.
+    if (!kv_.Fits(seq->id, seq->num_computed, take, reserved)) break;
     waiting_.pop_front();
-    free_pages -= pages;
     budget -= take;
     seq->status = SeqStatus::kRunning;
     plan.seqs.push_back(Entry(*seq, take));
@@ -95,12 +99,15 @@ void Scheduler::ScheduleWaiting(BatchPlan& plan, int32_t& budget, int32_t& free_
 BatchPlan Scheduler::Schedule() {
   BatchPlan plan;
   int32_t budget = options_.max_batched_tokens;
-  ScheduleDecodes(plan, budget);
-  int32_t free_pages = kv_.num_free_blocks();
-  for (const ScheduledSeq& s : plan.seqs) {
-    free_pages -= kv_.PagesNeeded(s.seq_id, s.first_position, s.num_tokens);
+  std::vector<int32_t> reserved(static_cast<size_t>(kv_.degree()), 0);
+  if (options_.whole_prompt_steps) {  // a step of prompts when any can start, else of decodes
+    ScheduleWaiting(plan, budget, reserved);
+    if (!plan.empty()) return plan;
+    ScheduleDecodes(plan, budget, reserved);
+    return plan;
   }
-  ScheduleWaiting(plan, budget, free_pages);
+  ScheduleDecodes(plan, budget, reserved);
+  ScheduleWaiting(plan, budget, reserved);
   return plan;
 }
 

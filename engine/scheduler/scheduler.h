@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "engine/kv/paged_kv_cache.h"
+#include "engine/kv/sharded_kv_cache.h"
 #include "engine/scheduler/batch_plan.h"
 #include "engine/scheduler/sequence.h"
 
@@ -19,12 +19,15 @@ namespace tspserve {
 struct SchedulerOptions {
   int32_t max_num_seqs = 256;         // sequences running at once
   int32_t max_batched_tokens = 8192;  // tokens in one step (decodes + prefill chunks)
+  // Prompts run whole, in steps of their own (a prompt longer than the budget runs alone): the
+  // sequence-sharded prefill schedules need every key of a prompt in the step that computes it.
+  bool whole_prompt_steps = false;
 };
 
 class Scheduler {
  public:
   // `kv_cache` is the cache the executor appends to; the scheduler frees pages through it.
-  Scheduler(const SchedulerOptions& options, PagedKvCache& kv_cache);
+  Scheduler(const SchedulerOptions& options, ShardedKvCache& kv_cache);
 
   // Queues a sequence (not owned; it must outlive its time here). FailedPrecondition, naming the
   // limit, when the sequence could never fit in the whole cache.
@@ -39,13 +42,13 @@ class Scheduler {
   bool empty() const { return running_.empty() && waiting_.empty(); }
 
  private:
-  void ScheduleDecodes(BatchPlan& plan, int32_t& budget);
-  void ScheduleWaiting(BatchPlan& plan, int32_t& budget, int32_t& free_pages);
+  void ScheduleDecodes(BatchPlan& plan, int32_t& budget, std::vector<int32_t>& reserved);
+  void ScheduleWaiting(BatchPlan& plan, int32_t& budget, std::vector<int32_t>& reserved);
   void Preempt(Sequence* seq);
   ScheduledSeq Entry(const Sequence& seq, int32_t num_tokens) const;
 
   SchedulerOptions options_;
-  PagedKvCache& kv_;
+  ShardedKvCache& kv_;
   std::vector<Sequence*> running_;  // in admission order
   std::deque<Sequence*> waiting_;
   int64_t num_preemptions_ = 0;

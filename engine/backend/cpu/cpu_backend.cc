@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "engine/backend/cpu/cpu_attention.h"
+#include "engine/backend/cpu/cpu_attention_combine.h"
 #include "engine/backend/cpu/cpu_gather.h"
 #include "engine/backend/cpu/cpu_kv_cache.h"
 #include "engine/backend/cpu/cpu_matmul.h"
@@ -63,6 +64,12 @@ void CpuBackend::WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_ma
 void CpuBackend::Attention(const Tensor& q, const KvLayer& cache, const AttentionMetadata& meta,
                            const AttentionShape& shape, const Tensor& out, const Tensor& lse) {
   cpu::Attention(q, cache, meta, shape, out, lse);
+}
+
+void CpuBackend::Copy(const Tensor& dst, const Tensor& src) { cpu::Copy(dst, src); }
+
+void CpuBackend::CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) {
+  cpu::CombineAttention(partials, lse, out);
 }
 
 void CpuBackend::GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) {

@@ -36,3 +36,15 @@ void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) {
 }
 
 }  // namespace tspserve::cpu
+
+namespace tspserve::cpu {
+
+void Copy(const Tensor& dst, const Tensor& src) {
+  const RowView<float> d = F32Rows(dst, "dst");
+  const RowView<const float> s = Rows<const float>(src, DType::kF32, "src");
+  CHECK(d.rows == s.rows && d.cols == s.cols)
+      << "Copy " << src.ShapeString() << " into " << dst.ShapeString();
+  for (int64_t r = 0; r < d.rows; ++r) std::copy_n(s.row(r), d.cols, d.row(r));
+}
+
+}  // namespace tspserve::cpu

@@ -16,3 +16,10 @@ void Embedding(const Tensor& ids, const Tensor& table, int64_t vocab_begin, cons
 void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out);
 
 }  // namespace tspserve::cpu
+
+namespace tspserve::cpu {
+
+// dst = src. Both [M, N] F32 with any row stride.
+void Copy(const Tensor& dst, const Tensor& src);
+
+}  // namespace tspserve::cpu

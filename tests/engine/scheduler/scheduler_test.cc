@@ -13,7 +13,7 @@ namespace {
 class SchedulerTest : public testing::Test {
  protected:
   void Init(int32_t num_blocks, int32_t block_size, SchedulerOptions options) {
-    kv_ = std::make_unique<PagedKvCache>(num_blocks, block_size);
+    kv_ = std::make_unique<ShardedKvCache>(1, num_blocks, block_size, KvPlacement::kSequenceSharded);
     scheduler_ = std::make_unique<Scheduler>(options, *kv_);
   }
   Sequence* Add(SeqId id, int32_t prompt_len, int32_t max_tokens) {
@@ -28,9 +28,6 @@ class SchedulerTest : public testing::Test {
   BatchPlan Step() {
     BatchPlan plan = scheduler_->Schedule();
     for (const ScheduledSeq& s : plan.seqs) {
-      if (!kv_->Contains(s.seq_id)) {
-        EXPECT_TRUE(kv_->AddSequence(s.seq_id).ok());
-      }
       EXPECT_TRUE(kv_->Append(s.seq_id, s.first_position, s.num_tokens).ok()) << "seq " << s.seq_id;
       Sequence& seq = *seqs_.at(s.seq_id);
       EXPECT_EQ(s.first_position, seq.num_computed);
@@ -48,7 +45,7 @@ class SchedulerTest : public testing::Test {
     return shape;
   }
 
-  std::unique_ptr<PagedKvCache> kv_;
+  std::unique_ptr<ShardedKvCache> kv_;
   std::unique_ptr<Scheduler> scheduler_;
   std::map<SeqId, std::unique_ptr<Sequence>> seqs_;
 };

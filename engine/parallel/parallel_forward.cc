@@ -1,0 +1,137 @@
+#include "engine/parallel/parallel_forward.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "engine/common/check.h"
+#include "engine/common/status.h"
+#include "engine/parallel/scratch_slots.h"
+
+namespace tspserve {
+
+ParallelForward::ParallelForward(const ParallelConfig& config, LlamaModel& model, Communicator& comm)
+    : config_(config), model_(model), backend_(model.backend()), comm_(comm),
+      dtype_(model.backend().compute_dtype()) {
+  CHECK_EQ(comm.size(), config.degree);
+}
+
+absl::StatusOr<std::vector<float>> ParallelForward::Run(const RankStep& step) {
+  if (step.prefill_only && config_.degree > 1) return RunSequenceSharded(step);
+  return RunReplicated(step);
+}
+
+ShardLayout ParallelForward::ShardOf(int32_t rank) const {
+  absl::StatusOr<ShardLayout> layout = ShardLayout::Make(model_.config(), config_.WeightShard(rank));
+  CHECK(layout.ok()) << layout.status();  // validated when the weights were loaded
+  return *layout;
+}
+
+bool ParallelForward::moves_weights_in_decode() const {
+  return config_.mode == ParallelMode::kTsp && config_.degree > 1 &&
+         config_.decode_schedule == DecodeSchedule::kBroadcast;
+}
+
+absl::Status ParallelForward::Embed(const Tensor& token_ids, const Tensor& out) {
+  const ModelWeights& w = model_.weights();
+  backend_.Embedding(token_ids, w.embedding, w.layout.vocab.begin, out);
+  if (config_.weights_sharded()) comm_.AllReduce(out);  // each rank filled its vocabulary rows
+  return absl::OkStatus();
+}
+
+// Rank `owner`'s attention shard of `layer`, broadcast from it (every rank calls this in turn).
+absl::StatusOr<AttentionShardWeights> ParallelForward::AttentionShard(int64_t layer, int32_t owner) {
+  const LayerWeights& own = model_.weights().layers[static_cast<size_t>(layer)];
+  if (config_.degree == 1) return own.attention;
+  const ShardLayout shard = ShardOf(owner);
+  const int64_t bytes =
+      static_cast<int64_t>(AttentionShardBytes(model_.config(), shard, dtype_));
+  if (owner == comm_.rank()) {
+    comm_.Broadcast(own.attention_buffer.AsTensor(DType::kU8, {bytes}), owner);
+    return own.attention;
+  }
+  ASSIGN_OR_RETURN(Tensor buffer, model_.Scratch(kWeightShard, DType::kU8, 1, bytes));
+  comm_.Broadcast(buffer.View({bytes}), owner);
+  return AttentionShardViews(model_.config(), shard, dtype_, buffer.data(), buffer.device());
+}
+
+// out = sum over all MLP shards s of mlp_s(x): the shards travel round the ring (send to rank
+// p+1, receive from p-1, two buffers), so each rank meets every shard once and nothing is
+// all-reduced.
+absl::Status ParallelForward::MlpRing(int64_t layer, const Tensor& x, const Tensor& out) {
+  const LayerWeights& own = model_.weights().layers[static_cast<size_t>(layer)];
+  const int64_t t = x.dim(0), inter = own.mlp.down.dim(1);
+  ASSIGN_OR_RETURN(Tensor gate_up, model_.Scratch(kGateUp, dtype_, t, 2 * inter));
+  ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, t, inter));
+  const int32_t n = config_.degree, p = comm_.rank();
+  const int64_t bytes = static_cast<int64_t>(own.mlp_buffer.size());
+  ASSIGN_OR_RETURN(Tensor ring_a, model_.Scratch(kRingA, DType::kU8, 1, bytes));
+  ASSIGN_OR_RETURN(Tensor ring_b, model_.Scratch(kRingB, DType::kU8, 1, bytes));
+  const Tensor ring[2] = {ring_a.View({bytes}), ring_b.View({bytes})};
+  Tensor current_bytes = own.mlp_buffer.AsTensor(DType::kU8, {bytes});
+  MlpShardWeights current = own.mlp;
+  for (int32_t step = 0; step < n; ++step) {
+    const Tensor& next = ring[step % 2];
+    if (step + 1 < n) {
+      const Communicator::PeerOp send{(p + 1) % n, current_bytes};
+      const Communicator::PeerOp recv{(p + n - 1) % n, next};
+      comm_.SendRecv({&send, 1}, {&recv, 1});
+    }
+    model_.Mlp(current, x, gate_up, act, out, /*accumulate=*/step > 0);
+    // Every MLP shard has the same shape, so rank p's layout views any of them.
+    current = MlpShardViews(model_.config(), model_.layout(), dtype_, next.data(), next.device());
+    current_bytes = next;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParallelForward::MlpLocal(int64_t layer, const Tensor& x, const Tensor& out) {
+  const MlpShardWeights& w = model_.weights().layers[static_cast<size_t>(layer)].mlp;
+  const int64_t t = x.dim(0), inter = w.down.dim(1);
+  ASSIGN_OR_RETURN(Tensor gate_up, model_.Scratch(kGateUp, dtype_, t, 2 * inter));
+  ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, t, inter));
+  model_.Mlp(w, x, gate_up, act, out, /*accumulate=*/false);
+  if (config_.weights_sharded()) comm_.AllReduce(out);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> ParallelForward::GatherRowsAcrossRanks(int slot, const Tensor& local,
+                                                              std::span<const int64_t> rows_per_rank) {
+  const int64_t rows = std::accumulate(rows_per_rank.begin(), rows_per_rank.end(), int64_t{0});
+  ASSIGN_OR_RETURN(Tensor all, model_.Scratch(slot, local.dtype(), rows, local.dim(1)));
+  comm_.AllGatherV(local, all, rows_per_rank);
+  return all;
+}
+
+// hidden [R, H], the same on every rank. `order[g]` is the plan-order row of hidden row g (empty:
+// already in plan order).
+absl::StatusOr<std::vector<float>> ParallelForward::LmHead(const Tensor& hidden,
+                                                          std::span<const int32_t> order) {
+  const int64_t rows = hidden.dim(0), vocab = model_.config().vocab_size;
+  const Tensor& head = model_.weights().lm_head;
+  const int64_t shard_cols = head.dim(0);
+  const bool sharded = config_.weights_sharded();
+  if (rows == 0 || (!sharded && comm_.rank() != 0)) return std::vector<float>();
+  ASSIGN_OR_RETURN(Tensor logits, model_.Scratch(kLogits, dtype_, rows, shard_cols));
+  backend_.MatMul(hidden, head, logits, /*accumulate=*/false);
+  const int32_t shards = sharded ? config_.degree : 1;
+  Tensor gathered = logits;
+  if (sharded) {
+    ASSIGN_OR_RETURN(gathered, model_.Scratch(kGatheredLogits, dtype_, shards * rows, shard_cols));
+    comm_.AllGather(logits, gathered);  // [shard][row][column]
+  }
+  if (comm_.rank() != 0) return std::vector<float>();
+  std::vector<float> host(static_cast<size_t>(gathered.numel()));
+  backend_.DownloadFloat(host.data(), gathered);
+  std::vector<float> out(static_cast<size_t>(rows * vocab));
+  for (int64_t g = 0; g < rows; ++g) {
+    const int64_t row = order.empty() ? g : order[static_cast<size_t>(g)];
+    for (int64_t j = 0; j < vocab; ++j) {
+      const int64_t shard = j / shard_cols, col = j % shard_cols;
+      out[static_cast<size_t>(row * vocab + j)] =
+          host[static_cast<size_t>((shard * rows + g) * shard_cols + col)];
+    }
+  }
+  return out;
+}
+
+}  // namespace tspserve

@@ -1,0 +1,69 @@
+// ParallelForward: one rank's forward pass for one step, in the parallel mode of the run. Every
+// rank of the group runs it on its own RankStep at the same time; collectives go through the
+// rank's Communicator in the same order on every rank.
+//
+// Two layouts of a step's tokens (DESIGN.md section 1):
+//  - sequence-sharded (RunSequenceSharded): each rank computes only its own tokens. TSP moves the
+//    weights: per layer it broadcasts each rank's attention shard in turn and passes the MLP shards
+//    round a ring, all-gathering the K/V of the step's tokens for causal attention by global
+//    position (1.1). SP has every weight already and only all-gathers K/V. Used for steps made only
+//    of whole prompts.
+//  - replicated (RunReplicated): every rank computes every token of the step. TP keeps its heads
+//    and channels and all-reduces; TSP's weight-stationary decode all-gathers q/k/v, runs split-KV
+//    attention over the rank's own pages and sends each head's partials to the head's owner by one
+//    all-to-all (1.2); SP combines the partials of all heads on every rank; TSP's broadcast decode
+//    moves the weights as prefill does. Used for every other step (decodes, chunked prompts).
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/comm/communicator.h"
+#include "engine/parallel/parallel_config.h"
+#include "engine/parallel/rank_step.h"
+#include "models/llama_model.h"
+
+namespace tspserve {
+
+class ParallelForward {
+ public:
+  ParallelForward(const ParallelConfig& config, LlamaModel& model, Communicator& comm);
+
+  // Runs the step. Rank 0 returns the logits of all.logit_rows, [R, vocab_size] in plan order;
+  // the other ranks return an empty vector.
+  absl::StatusOr<std::vector<float>> Run(const RankStep& step);
+
+ private:
+  struct Views;
+  absl::StatusOr<std::vector<float>> RunReplicated(const RankStep& step);
+  absl::StatusOr<std::vector<float>> RunSequenceSharded(const RankStep& step);
+
+  // Shared pieces.
+  absl::Status Embed(const Tensor& token_ids, const Tensor& out);
+  absl::StatusOr<std::vector<float>> LmHead(const Tensor& hidden, std::span<const int32_t> order);
+  absl::StatusOr<AttentionShardWeights> AttentionShard(int64_t layer, int32_t owner);
+  absl::Status MlpRing(int64_t layer, const Tensor& x, const Tensor& out);
+  absl::Status MlpLocal(int64_t layer, const Tensor& x, const Tensor& out);
+  absl::StatusOr<Tensor> GatherRowsAcrossRanks(int slot, const Tensor& local,
+                                               std::span<const int64_t> rows_per_rank);
+
+  // Attention variants of the replicated layout; each writes the layer's output into `out`.
+  absl::Status AttentionHeadLocal(int64_t layer, const Tensor& x, const UploadedBatch& up,
+                                  const Tensor& out);
+  absl::Status AttentionSplitKvByHead(int64_t layer, const Tensor& x, const UploadedBatch& up,
+                                      const Tensor& out);
+  absl::Status AttentionSplitKvReplicated(int64_t layer, const Tensor& x, const UploadedBatch& up,
+                                          const Tensor& out, bool moving_weights);
+  absl::Status CombineSplitKv(const Tensor& partial, const Tensor& lse, const Tensor& out);
+
+  ShardLayout ShardOf(int32_t rank) const;
+  bool moves_weights_in_decode() const;
+
+  ParallelConfig config_;
+  LlamaModel& model_;
+  Backend& backend_;
+  Communicator& comm_;
+  DType dtype_;
+};
+
+}  // namespace tspserve

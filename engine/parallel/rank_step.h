@@ -1,0 +1,41 @@
+// RankStep: what one rank reads to run one step, laid out on the engine thread from the plan and
+// the page tables of every rank (plan on the CPU; rank workers only read it).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/kv/sharded_kv_cache.h"
+#include "engine/scheduler/batch_plan.h"
+#include "models/forward_batch.h"
+
+namespace tspserve {
+
+struct RankStep {
+  int32_t rank = 0;
+  int32_t degree = 1;
+  // Every entry is a whole prompt from position 0: the sequence-sharded prefill applies.
+  bool prefill_only = false;
+  // Every token of the step in plan order. slot_mapping: this rank's slot, or -1 when another
+  // rank stores the token. Pages: this rank's pages of each sequence. logit_rows: plan order.
+  ForwardBatch all;
+  // Sequence-sharded view (filled when prefill_only). `local` holds this rank's tokens in plan
+  // order; its pages describe the step's keys after an all-gather of every rank's local tokens
+  // (rank-major rows, one row per page, block_size 1); its logit_rows index local tokens.
+  ForwardBatch local;
+  std::vector<int32_t> local_rows;          // rows of `all` that are this rank's tokens
+  std::vector<int64_t> tokens_per_rank;     // local token counts of every rank
+  std::vector<int64_t> logit_rows_per_rank; // local logit rows of every rank
+  // For the gathered (rank-major) logit rows: each one's index in all.logit_rows order.
+  std::vector<int32_t> logit_order;
+};
+
+// Lays out the step for every rank. `slots[e]` are the slots ShardedKvCache::Append returned for
+// plan entry e (after the append, so page tables include this step's tokens).
+std::vector<RankStep> LayOutStep(const BatchPlan& plan, const std::vector<std::vector<TokenSlot>>& slots,
+                                 const ShardedKvCache& kv, bool sequence_sharded_prefill);
+
+// Row index in all.logit_rows order of each plan entry's first logit row, or -1.
+std::vector<int32_t> LogitIndex(const BatchPlan& plan);
+
+}  // namespace tspserve

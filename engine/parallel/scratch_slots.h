@@ -1,0 +1,27 @@
+// The step-memory slots the parallel schedules use (LlamaModel::Scratch). One name per live
+// buffer, so that no two tensors alive at the same time share memory.
+#pragma once
+
+namespace tspserve {
+
+enum ScratchSlot : int {
+  kResidual,       // [T, H] the residual stream
+  kNormed,         // [T, H] its normalised copy
+  kBlockOut,       // [T, H] an attention or MLP block's output
+  kQkv,            // [T, qkv columns] the fused projection
+  kAttn,           // [T, n_q D] attention output of the rank's heads
+  kGateUp,         // [T, 2 I_s]
+  kMlpAct,         // [T, I_s]
+  kQSend, kQRecv, kQAll,           // q all-gather
+  kKvSend, kKvRecv, kKAll, kVAll,  // k/v all-gathers
+  kPartial, kLse,                  // split-KV partial outputs and log-sum-exps
+  kPartialSend, kPartialRecv, kLseSend, kLseRecv,
+  kWeightShard,                    // a broadcast attention shard (bytes)
+  kRingA, kRingB,                  // the MLP ring's two shard buffers (bytes)
+  kEmbedAll,                       // [T_all, H] embeddings of every token of the step
+  kHiddenLocal, kHidden,           // final hidden rows that want logits
+  kLogits, kGatheredLogits,
+  kNumScratchSlots
+};
+
+}  // namespace tspserve

@@ -1,0 +1,78 @@
+// The sequence-sharded layout of a prefill step (DESIGN.md 1.1): each rank computes only its own
+// (zig-zag) tokens; TSP brings the weights to them, SP already has them.
+#include "engine/common/status.h"
+#include "engine/parallel/parallel_forward.h"
+#include "engine/parallel/scratch_slots.h"
+
+namespace tspserve {
+
+absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const RankStep& step) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& weights = model_.weights();
+  const int64_t t = step.local.num_tokens(), t_all = step.all.num_tokens();
+  const int64_t h = c.hidden_size, d = c.head_dim;
+  const float eps = model_.rms_norm_eps();
+  const bool tsp = config_.mode == ParallelMode::kTsp;
+  ASSIGN_OR_RETURN(UploadedBatch local, model_.Upload(1, step.local));
+  ASSIGN_OR_RETURN(Tensor x, model_.Scratch(kResidual, dtype_, t, h));
+  ASSIGN_OR_RETURN(Tensor normed, model_.Scratch(kNormed, dtype_, t, h));
+  ASSIGN_OR_RETURN(Tensor y, model_.Scratch(kBlockOut, dtype_, t, h));
+
+  if (config_.weights_sharded()) {
+    // Vocabulary rows are sharded: embed every token of the step, sum, keep this rank's rows.
+    ASSIGN_OR_RETURN(UploadedBatch all, model_.Upload(0, step.all));
+    ForwardBatch rows;
+    rows.token_ids = step.local_rows;
+    ASSIGN_OR_RETURN(UploadedBatch row_index, model_.Upload(2, rows));
+    ASSIGN_OR_RETURN(Tensor embedded, model_.Scratch(kEmbedAll, dtype_, t_all, h));
+    RETURN_IF_ERROR(Embed(all.token_ids, embedded));
+    backend_.GatherRows(embedded, row_index.token_ids, x);
+  } else {
+    backend_.Embedding(local.token_ids, weights.embedding, 0, x);
+  }
+
+  const int32_t shards = tsp ? config_.degree : 1;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& lw = weights.layers[static_cast<size_t>(l)];
+    if (l == 0) {
+      backend_.RmsNorm(x, lw.input_norm, eps, normed);
+    } else {
+      backend_.AddRmsNorm(x, y, lw.input_norm, eps, normed);
+    }
+    for (int32_t r = 0; r < shards; ++r) {  // TSP: rank r's attention shard, broadcast from it
+      ASSIGN_OR_RETURN(const AttentionShardWeights w,
+                       tsp ? AttentionShard(l, r)
+                           : absl::StatusOr<AttentionShardWeights>(lw.attention));
+      const ShardLayout shard = tsp ? ShardOf(r) : model_.layout();
+      const int64_t kv_cols = shard.kv_heads.size() * d;
+      ASSIGN_OR_RETURN(Tensor qkv, model_.Scratch(kQkv, dtype_, t, w.qkv.dim(0)));
+      const QkvViews v = model_.ProjectQkv(w, shard, normed, local.meta.query_positions, qkv);
+      backend_.WriteKv(v.k, v.v, local.meta.slot_mapping, model_.kv_layer(l),
+                       static_cast<int32_t>(shard.kv_heads.begin - model_.stored_kv_heads().begin));
+      // The sequence-wise K/V exchange: every rank's tokens, rank-major, one row per key.
+      ASSIGN_OR_RETURN(Tensor k_send, model_.Scratch(kKvSend, dtype_, t, kv_cols));
+      backend_.Copy(k_send, v.k);
+      ASSIGN_OR_RETURN(Tensor k_all, GatherRowsAcrossRanks(kKAll, k_send, step.tokens_per_rank));
+      ASSIGN_OR_RETURN(Tensor v_send, model_.Scratch(kKvSend, dtype_, t, kv_cols));
+      backend_.Copy(v_send, v.v);
+      ASSIGN_OR_RETURN(Tensor v_all, GatherRowsAcrossRanks(kVAll, v_send, step.tokens_per_rank));
+      const int64_t heads = shard.kv_heads.size();
+      const KvLayer gathered{k_all.View({t_all, 1, heads, d}), v_all.View({t_all, 1, heads, d})};
+      ASSIGN_OR_RETURN(Tensor attn, model_.Scratch(kAttn, dtype_, t, shard.q_heads.size() * d));
+      backend_.Attention(v.q, gathered, local.meta, model_.ShapeFor(shard, shard.kv_heads), attn,
+                         Tensor());
+      backend_.MatMul(attn, w.o, y, /*accumulate=*/r > 0);  // local accumulation, no all-reduce
+      if (!w.o_bias.empty()) backend_.AddBias(y, w.o_bias);
+    }
+    backend_.AddRmsNorm(x, y, lw.post_attention_norm, eps, normed);
+    RETURN_IF_ERROR(tsp ? MlpRing(l, normed, y) : MlpLocal(l, normed, y));
+  }
+  backend_.AddRmsNorm(x, y, weights.final_norm, eps, normed);
+  ASSIGN_OR_RETURN(Tensor hidden_local,
+                   model_.Scratch(kHiddenLocal, dtype_, static_cast<int64_t>(step.local.logit_rows.size()), h));
+  backend_.GatherRows(normed, local.logit_rows, hidden_local);
+  ASSIGN_OR_RETURN(Tensor hidden, GatherRowsAcrossRanks(kHidden, hidden_local, step.logit_rows_per_rank));
+  return LmHead(hidden, step.logit_order);
+}
+
+}  // namespace tspserve

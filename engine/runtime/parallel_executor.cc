@@ -1,0 +1,144 @@
+#include "engine/runtime/parallel_executor.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/comm/local_communicator.h"
+#include "engine/common/status.h"
+#include "models/checkpoint/checkpoint.h"
+
+namespace tspserve {
+namespace {
+
+// The K/V heads rank `layout` stores: its own under TP (the cache is sharded by head), all of
+// them when the cache is sharded by sequence.
+IndexRange StoredKvHeads(const ModelConfig& config, const ParallelConfig& parallel,
+                         const ShardLayout& layout) {
+  return parallel.kv_placement() == KvPlacement::kReplicated ? layout.kv_heads
+                                                             : IndexRange{0, config.num_kv_heads};
+}
+
+absl::StatusOr<int32_t> BlocksPerRank(const ModelConfig& config, const ExecutorOptions& options,
+                                      int64_t stored_heads, DType dtype) {
+  if (options.num_kv_blocks > 0) return options.num_kv_blocks;
+  const int64_t per_block = LlamaModel::BytesPerKvBlock(config, options.block_size, stored_heads, dtype);
+  const int64_t blocks = options.kv_cache_bytes / per_block;
+  if (blocks < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("KV cache budget of ", options.kv_cache_bytes,
+                                                   " bytes per rank is less than one page (",
+                                                   per_block, " bytes)"));
+  }
+  return static_cast<int32_t>(std::min<int64_t>(blocks, 1 << 30));
+}
+
+}  // namespace
+
+ParallelExecutor::ParallelExecutor(const ExecutorOptions& options) : options_(options) {}
+
+ParallelExecutor::~ParallelExecutor() = default;
+
+absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
+    const std::string& model_dir, const ModelConfig& config, const ExecutorOptions& options) {
+  const ParallelConfig& parallel = options.parallel;
+  if (parallel.degree < 1) return absl::InvalidArgumentError("the parallel degree must be at least 1");
+  std::vector<ShardLayout> layouts;
+  int64_t stored_heads = 0;
+  for (int32_t r = 0; r < parallel.degree; ++r) {
+    ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Make(config, parallel.WeightShard(r)));
+    stored_heads = std::max(stored_heads, StoredKvHeads(config, parallel, layout).size());
+    layouts.push_back(layout);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
+  std::unique_ptr<ParallelExecutor> executor(new ParallelExecutor(options));
+  executor->ranks_.resize(static_cast<size_t>(parallel.degree));
+  std::vector<std::unique_ptr<Communicator>> comms = LocalCommunicator::CreateGroup(parallel.degree);
+  for (int32_t r = 0; r < parallel.degree; ++r) {
+    executor->ranks_[static_cast<size_t>(r)].backend = MakeCpuBackend();
+    executor->ranks_[static_cast<size_t>(r)].comm = std::move(comms[static_cast<size_t>(r)]);
+  }
+  const DType dtype = executor->ranks_[0].backend->compute_dtype();
+  ASSIGN_OR_RETURN(const int32_t blocks, BlocksPerRank(config, options, stored_heads, dtype));
+  executor->workers_ = std::make_unique<RankWorkers>(parallel.degree);
+  std::vector<absl::Status> status(static_cast<size_t>(parallel.degree));
+  executor->workers_->RunOnAll([&](int r) {  // every rank loads only its own slices, in parallel
+    Rank& rank = executor->ranks_[static_cast<size_t>(r)];
+    const ShardLayout& layout = layouts[static_cast<size_t>(r)];
+    absl::StatusOr<ModelWeights> weights =
+        LoadModelWeights(*checkpoint, config, layout, *rank.backend, /*show_progress=*/r == 0);
+    if (!weights.ok()) {
+      status[static_cast<size_t>(r)] = weights.status();
+      return;
+    }
+    const KvStorageOptions kv{blocks, options.block_size, StoredKvHeads(config, parallel, layout)};
+    absl::StatusOr<std::unique_ptr<LlamaModel>> model =
+        LlamaModel::Create(config, *std::move(weights), *rank.backend, kv);
+    if (!model.ok()) {
+      status[static_cast<size_t>(r)] = model.status();
+      return;
+    }
+    rank.model = *std::move(model);
+    rank.forward = std::make_unique<ParallelForward>(parallel, *rank.model, *rank.comm);
+  });
+  for (const absl::Status& s : status) RETURN_IF_ERROR(s);
+  executor->kv_ = std::make_unique<ShardedKvCache>(parallel.degree, blocks, options.block_size,
+                                                   parallel.kv_placement());
+  return executor;
+}
+
+absl::StatusOr<std::vector<std::vector<TokenSlot>>> ParallelExecutor::ReserveSlots(const BatchPlan& plan) {
+  std::vector<std::vector<TokenSlot>> slots;
+  for (const ScheduledSeq& s : plan.seqs) {
+    absl::StatusOr<std::vector<TokenSlot>> reserved = kv_->Append(s.seq_id, s.first_position, s.num_tokens);
+    if (!reserved.ok()) {  // undo this step's earlier reservations
+      for (size_t i = 0; i < slots.size(); ++i) kv_->Truncate(plan.seqs[i].seq_id, plan.seqs[i].first_position);
+      return reserved.status();
+    }
+    slots.push_back(*std::move(reserved));
+  }
+  return slots;
+}
+
+absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
+  ASSIGN_OR_RETURN(const std::vector<std::vector<TokenSlot>> slots, ReserveSlots(plan));
+  const std::vector<RankStep> steps = LayOutStep(plan, slots, *kv_, /*sequence_sharded_prefill=*/true);
+  std::vector<std::vector<BlockCopyOp>> copies(ranks_.size());
+  for (size_t r = 0; r < ranks_.size(); ++r) {
+    for (const BlockCopy& c : kv_->rank(static_cast<int32_t>(r)).TakePendingCopies()) {
+      copies[r].push_back({c.src_block, c.dst_block});
+    }
+  }
+  std::vector<absl::StatusOr<std::vector<float>>> logits(ranks_.size());
+  workers_->RunOnAll([&](int r) {
+    Rank& rank = ranks_[static_cast<size_t>(r)];
+    rank.model->CopyBlocks(copies[static_cast<size_t>(r)]);
+    logits[static_cast<size_t>(r)] = rank.forward->Run(steps[static_cast<size_t>(r)]);
+  });
+  for (const auto& l : logits) RETURN_IF_ERROR(l.status());
+  StepOutput output;
+  output.vocab_size = ranks_[0].model->config().vocab_size;
+  output.logits = *std::move(logits[0]);
+  output.logit_index = LogitIndex(plan);
+  return output;
+}
+
+std::vector<RankReport> ParallelExecutor::Reports() const {
+  std::vector<RankReport> reports;
+  for (size_t r = 0; r < ranks_.size(); ++r) {
+    const Rank& rank = ranks_[r];
+    RankReport report;
+    report.rank = static_cast<int32_t>(r);
+    report.weight_bytes = rank.model->weights().bytes();
+    report.memory = rank.backend->allocator().stats();
+    report.comm = rank.comm->stats();
+    report.kv_pages_used = kv_->rank(static_cast<int32_t>(r)).num_used_blocks();
+    report.kv_pages_total = kv_->rank(static_cast<int32_t>(r)).num_blocks();
+    reports.push_back(report);
+  }
+  return reports;
+}
+
+void ParallelExecutor::ResetCommStats() {
+  for (Rank& rank : ranks_) rank.comm->ResetStats();
+}
+
+}  // namespace tspserve
