@@ -70,13 +70,14 @@ absl::Status LlamaModel::AllocateKvStorage() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Tensor> LlamaModel::Scratch(int slot, DType dtype, int64_t rows, int64_t cols) {
+absl::StatusOr<Tensor> LlamaModel::Scratch(int slot, DType dtype, int64_t rows, int64_t cols,
+                                           MemoryKind kind) {
   CHECK(slot >= 0 && slot < kMaxSlots) << "scratch slot " << slot;
   const size_t bytes = static_cast<size_t>(rows * cols) * DTypeSize(dtype);
   Buffer& buffer = scratch_[static_cast<size_t>(slot)];
   if (buffer.size() < bytes) {
     buffer.Reset();
-    ASSIGN_OR_RETURN(buffer, backend_.Allocate(std::max<size_t>(bytes, 256), MemoryKind::kActivations));
+    ASSIGN_OR_RETURN(buffer, backend_.Allocate(std::max<size_t>(bytes, 256), kind));
   }
   return buffer.AsTensor(dtype, {rows, cols});
 }

@@ -55,8 +55,10 @@ class LlamaModel {
                                  DType dtype);
 
   // A [rows, cols] tensor of step memory for `slot`, reused across steps and grown when a step
-  // needs more (MemoryKind::kActivations). Slots are the schedules' business.
-  absl::StatusOr<Tensor> Scratch(int slot, DType dtype, int64_t rows, int64_t cols);
+  // needs more. Slots are the schedules' business; `kind` is what the memory report calls it
+  // (activations, or workspace for weight shards in transit).
+  absl::StatusOr<Tensor> Scratch(int slot, DType dtype, int64_t rows, int64_t cols,
+                                 MemoryKind kind = MemoryKind::kActivations);
   // Copies a batch's index arrays to the device, into metadata slot `slot` (a step may need two:
   // one for this rank's pages, one for gathered keys).
   absl::StatusOr<UploadedBatch> Upload(int slot, const ForwardBatch& batch);

@@ -49,7 +49,7 @@ absl::StatusOr<AttentionShardWeights> ParallelForward::AttentionShard(int64_t la
     comm_.Broadcast(own.attention_buffer.AsTensor(DType::kU8, {bytes}), owner);
     return own.attention;
   }
-  ASSIGN_OR_RETURN(Tensor buffer, model_.Scratch(kWeightShard, DType::kU8, 1, bytes));
+  ASSIGN_OR_RETURN(Tensor buffer, model_.Scratch(kWeightShard, DType::kU8, 1, bytes, MemoryKind::kWorkspace));
   comm_.Broadcast(buffer.View({bytes}), owner);
   return AttentionShardViews(model_.config(), shard, dtype_, buffer.data(), buffer.device());
 }
@@ -64,8 +64,8 @@ absl::Status ParallelForward::MlpRing(int64_t layer, const Tensor& x, const Tens
   ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, t, inter));
   const int32_t n = config_.degree, p = comm_.rank();
   const int64_t bytes = static_cast<int64_t>(own.mlp_buffer.size());
-  ASSIGN_OR_RETURN(Tensor ring_a, model_.Scratch(kRingA, DType::kU8, 1, bytes));
-  ASSIGN_OR_RETURN(Tensor ring_b, model_.Scratch(kRingB, DType::kU8, 1, bytes));
+  ASSIGN_OR_RETURN(Tensor ring_a, model_.Scratch(kRingA, DType::kU8, 1, bytes, MemoryKind::kWorkspace));
+  ASSIGN_OR_RETURN(Tensor ring_b, model_.Scratch(kRingB, DType::kU8, 1, bytes, MemoryKind::kWorkspace));
   const Tensor ring[2] = {ring_a.View({bytes}), ring_b.View({bytes})};
   Tensor current_bytes = own.mlp_buffer.AsTensor(DType::kU8, {bytes});
   MlpShardWeights current = own.mlp;

@@ -45,11 +45,13 @@ void FillLocal(const BatchPlan& plan, const std::vector<std::vector<TokenSlot>>&
   // Gathered row of each token: rank-major, plan order within a rank.
   std::vector<int64_t> base(static_cast<size_t>(degree) + 1, 0);
   step.tokens_per_rank.assign(static_cast<size_t>(degree), 0);
+  step.token_ids_by_rank.assign(static_cast<size_t>(degree), {});
   step.logit_rows_per_rank.assign(static_cast<size_t>(degree), 0);
   for (size_t e = 0; e < plan.seqs.size(); ++e) {
     for (int32_t i = 0; i < plan.seqs[e].num_tokens; ++i) {
       const int32_t owner = slots[e][static_cast<size_t>(i)].rank;
       ++step.tokens_per_rank[static_cast<size_t>(owner)];
+      step.token_ids_by_rank[static_cast<size_t>(owner)].push_back(plan.seqs[e].token_ids[static_cast<size_t>(i)]);
       if (WantsLogits(plan.seqs[e], i)) ++step.logit_rows_per_rank[static_cast<size_t>(owner)];
     }
   }
@@ -63,10 +65,10 @@ void FillLocal(const BatchPlan& plan, const std::vector<std::vector<TokenSlot>>&
   ForwardBatch& local = step.local;
   local.query_start.push_back(0);
   local.page_start.push_back(0);
-  int32_t all_row = 0, plan_logit = 0;
+  int32_t plan_logit = 0;
   for (size_t e = 0; e < plan.seqs.size(); ++e) {
     const ScheduledSeq& entry = plan.seqs[e];
-    for (int32_t i = 0; i < entry.num_tokens; ++i, ++all_row) {
+    for (int32_t i = 0; i < entry.num_tokens; ++i) {
       const TokenSlot& slot = slots[e][static_cast<size_t>(i)];
       const size_t owner = static_cast<size_t>(slot.rank);
       const int64_t row = next_row[owner]++;
@@ -76,7 +78,6 @@ void FillLocal(const BatchPlan& plan, const std::vector<std::vector<TokenSlot>>&
       if (WantsLogits(entry, i)) step.logit_order[static_cast<size_t>(next_logit[owner]++)] = plan_logit++;
       if (slot.rank != step.rank) continue;
       if (WantsLogits(entry, i)) local.logit_rows.push_back(local.num_tokens());
-      step.local_rows.push_back(all_row);
       local.token_ids.push_back(entry.token_ids[static_cast<size_t>(i)]);
       local.positions.push_back(entry.first_position + i);
       local.slot_mapping.push_back(slot.slot);

@@ -23,7 +23,7 @@ struct RankStep {
   // order; its pages describe the step's keys after an all-gather of every rank's local tokens
   // (rank-major rows, one row per page, block_size 1); its logit_rows index local tokens.
   ForwardBatch local;
-  std::vector<int32_t> local_rows;          // rows of `all` that are this rank's tokens
+  std::vector<std::vector<int32_t>> token_ids_by_rank;  // every rank's local token ids
   std::vector<int64_t> tokens_per_rank;     // local token counts of every rank
   std::vector<int64_t> logit_rows_per_rank; // local logit rows of every rank
   // For the gathered (rank-major) logit rows: each one's index in all.logit_rows order.

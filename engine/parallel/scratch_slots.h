@@ -18,7 +18,7 @@ enum ScratchSlot : int {
   kPartialSend, kPartialRecv, kLseSend, kLseRecv,
   kWeightShard,                    // a broadcast attention shard (bytes)
   kRingA, kRingB,                  // the MLP ring's two shard buffers (bytes)
-  kEmbedAll,                       // [T_all, H] embeddings of every token of the step
+  kEmbedAll,                       // [T_r, H] embeddings of one rank's tokens
   kHiddenLocal, kHidden,           // final hidden rows that want logits
   kLogits, kGatheredLogits,
   kNumScratchSlots

@@ -19,14 +19,18 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
   ASSIGN_OR_RETURN(Tensor y, model_.Scratch(kBlockOut, dtype_, t, h));
 
   if (config_.weights_sharded()) {
-    // Vocabulary rows are sharded: embed every token of the step, sum, keep this rank's rows.
-    ASSIGN_OR_RETURN(UploadedBatch all, model_.Upload(0, step.all));
-    ForwardBatch rows;
-    rows.token_ids = step.local_rows;
-    ASSIGN_OR_RETURN(UploadedBatch row_index, model_.Upload(2, rows));
-    ASSIGN_OR_RETURN(Tensor embedded, model_.Scratch(kEmbedAll, dtype_, t_all, h));
-    RETURN_IF_ERROR(Embed(all.token_ids, embedded));
-    backend_.GatherRows(embedded, row_index.token_ids, x);
+    // Vocabulary rows are sharded: for each rank in turn, every rank embeds that rank's tokens
+    // from its own rows and the sums arrive everywhere; the owner keeps them. Never more than
+    // one rank's share of the sequence in memory.
+    for (int32_t q = 0; q < config_.degree; ++q) {
+      ForwardBatch ids;
+      ids.token_ids = step.token_ids_by_rank[static_cast<size_t>(q)];
+      ASSIGN_OR_RETURN(UploadedBatch up, model_.Upload(2, ids));
+      ASSIGN_OR_RETURN(Tensor embedded,
+                       model_.Scratch(kEmbedAll, dtype_, static_cast<int64_t>(ids.token_ids.size()), h));
+      RETURN_IF_ERROR(Embed(up.token_ids, embedded));
+      if (q == comm_.rank()) backend_.Copy(x, embedded);
+    }
   } else {
     backend_.Embedding(local.token_ids, weights.embedding, 0, x);
   }
