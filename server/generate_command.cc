@@ -61,13 +61,13 @@ void PrintReport(const Engine& engine, const ParallelConfig& parallel) {
   std::cerr << absl::StrFormat("parallel %s, degree %d, decode schedule %s\n",
                                std::string(ParallelModeName(parallel.mode)), parallel.degree,
                                std::string(DecodeScheduleName(parallel.decode_schedule)));
-  std::cerr << "rank  weights MiB  kv pages used/total  peak MiB: weights kv_cache activations "
+  std::cerr << "rank  weights MiB  kv pages peak/total  peak MiB: weights kv_cache activations "
                "workspace total  | sent MiB: broadcast all_gather reduce_scatter all_reduce "
                "all_to_all send_recv\n";
   for (const RankReport& r : engine.Reports()) {
     const auto peak = [&](MemoryKind k) { return MiB(r.memory.peak[static_cast<int>(k)]); };
     std::cerr << absl::StrFormat("%4d  %11.2f  %9d/%-9d  %8.2f %8.2f %11.2f %9.2f %6.2f  | %8.3f %10.3f %14.3f %10.3f %10.3f %9.3f\n",
-                                 r.rank, MiB(r.weight_bytes), r.kv_pages_used, r.kv_pages_total,
+                                 r.rank, MiB(r.weight_bytes), r.kv_pages_peak, r.kv_pages_total,
                                  peak(MemoryKind::kWeights), peak(MemoryKind::kKvCache),
                                  peak(MemoryKind::kActivations), peak(MemoryKind::kWorkspace),
                                  MiB(r.memory.total_peak), MiB(r.comm.bytes_sent[0]),

@@ -100,6 +100,10 @@ absl::StatusOr<std::vector<std::vector<TokenSlot>>> ParallelExecutor::ReserveSlo
 
 absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
   ASSIGN_OR_RETURN(const std::vector<std::vector<TokenSlot>> slots, ReserveSlots(plan));
+  kv_pages_peak_.resize(ranks_.size(), 0);
+  for (size_t r = 0; r < ranks_.size(); ++r) {
+    kv_pages_peak_[r] = std::max(kv_pages_peak_[r], kv_->rank(static_cast<int32_t>(r)).num_used_blocks());
+  }
   const std::vector<RankStep> steps = LayOutStep(plan, slots, *kv_, /*sequence_sharded_prefill=*/true);
   std::vector<std::vector<BlockCopyOp>> copies(ranks_.size());
   for (size_t r = 0; r < ranks_.size(); ++r) {
@@ -132,6 +136,7 @@ std::vector<RankReport> ParallelExecutor::Reports() const {
     report.comm = rank.comm->stats();
     report.kv_pages_used = kv_->rank(static_cast<int32_t>(r)).num_used_blocks();
     report.kv_pages_total = kv_->rank(static_cast<int32_t>(r)).num_blocks();
+    report.kv_pages_peak = r < kv_pages_peak_.size() ? kv_pages_peak_[r] : 0;
     reports.push_back(report);
   }
   return reports;

@@ -35,7 +35,8 @@ struct RankReport {
   int64_t weight_bytes = 0;
   MemoryStats memory;  // measured by the rank's allocator
   CommStats comm;      // bytes this rank sent, by collective kind
-  int32_t kv_pages_used = 0;
+  int32_t kv_pages_used = 0;  // now
+  int32_t kv_pages_peak = 0;  // the most in use at the end of any step so far
   int32_t kv_pages_total = 0;
 };
 
@@ -72,6 +73,7 @@ class ParallelExecutor {
   std::vector<Rank> ranks_;
   std::unique_ptr<RankWorkers> workers_;
   std::unique_ptr<ShardedKvCache> kv_;
+  std::vector<int32_t> kv_pages_peak_;  // per rank
 };
 
 }  // namespace tspserve
