@@ -43,8 +43,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
                    ParallelExecutor::Create(options.model_dir, config, executor_options));
   EngineOptions adjusted = options;
   // The sequence-sharded prefill needs every key of a prompt in the step that computes it.
-  adjusted.scheduler.whole_prompt_steps =
-      options.parallel.degree > 1 && options.parallel.kv_placement() == KvPlacement::kSequenceSharded;
+  adjusted.scheduler.whole_prompt_steps = options.parallel.kv_degree() > 1 &&
+                                         options.parallel.kv_placement() == KvPlacement::kSequenceSharded;
   return std::unique_ptr<Engine>(
       new Engine(std::move(config), std::move(tokenizer), std::move(executor), adjusted));
 }

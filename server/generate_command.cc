@@ -111,6 +111,9 @@ int RunGenerate(GenerateFlags& flags) {
   }
   flags.engine.parallel.mode = *mode;
   flags.engine.parallel.decode_schedule = *schedule;
+  if (*mode == ParallelMode::kTpSp && flags.engine.parallel.degree == 1) {
+    flags.engine.parallel.degree = flags.engine.parallel.tp * flags.engine.parallel.sp;
+  }
   flags.engine.kv_cache_bytes = flags.kv_cache_mb << 20;
   if (flags.has_seed) flags.sampling.seed = flags.seed;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(flags.engine);
@@ -166,8 +169,10 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--include-stop", flags->stopping.include_stop_in_output, "keep the stop string in the output");
   cmd->add_flag("--raw-prompt", flags->raw_prompt, "do not add the BOS token");
   cmd->add_flag("--json", flags->json, "one JSON object per completion");
-  cmd->add_option("--parallel", flags->parallel, "tsp (default), tp or sp");
+  cmd->add_option("--parallel", flags->parallel, "tsp (default), tp, sp or tp_sp (with --tp, --sp)");
   cmd->add_option("--degree", flags->engine.parallel.degree, "ranks (threads on the CPU backend)");
+  cmd->add_option("--tp", flags->engine.parallel.tp, "tp_sp: ranks per tensor group");
+  cmd->add_option("--sp", flags->engine.parallel.sp, "tp_sp: sequence groups");
   cmd->add_option("--decode-schedule", flags->decode_schedule, "TSP decode: weight-stationary or broadcast");
   cmd->add_flag("--report", flags->report, "print per-rank memory and communication on stderr");
   cmd->add_option("--block-size", flags->engine.block_size, "tokens per KV page");

@@ -9,8 +9,11 @@
 
 namespace tspserve {
 
-ParallelForward::ParallelForward(const ParallelConfig& config, LlamaModel& model, Communicator& comm)
+ParallelForward::ParallelForward(const ParallelConfig& config, LlamaModel& model, Communicator& comm,
+                                 Communicator* tensor_comm, Communicator* sequence_comm)
     : config_(config), model_(model), backend_(model.backend()), comm_(comm),
+      tensor_comm_(tensor_comm ? *tensor_comm : comm),
+      sequence_comm_(sequence_comm ? *sequence_comm : comm),
       dtype_(model.backend().compute_dtype()) {
   CHECK_EQ(comm.size(), config.degree);
 }
@@ -34,7 +37,7 @@ bool ParallelForward::moves_weights_in_decode() const {
 absl::Status ParallelForward::Embed(const Tensor& token_ids, const Tensor& out) {
   const ModelWeights& w = model_.weights();
   backend_.Embedding(token_ids, w.embedding, w.layout.vocab.begin, out);
-  if (config_.weights_sharded()) comm_.AllReduce(out);  // each rank filled its vocabulary rows
+  if (config_.weights_sharded()) tensor_comm_.AllReduce(out);  // each rank filled its vocabulary rows
   return absl::OkStatus();
 }
 
@@ -90,15 +93,16 @@ absl::Status ParallelForward::MlpLocal(int64_t layer, const Tensor& x, const Ten
   ASSIGN_OR_RETURN(Tensor gate_up, model_.Scratch(kGateUp, dtype_, t, 2 * inter));
   ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, t, inter));
   model_.Mlp(w, x, gate_up, act, out, /*accumulate=*/false);
-  if (config_.weights_sharded()) comm_.AllReduce(out);
+  if (config_.weights_sharded()) tensor_comm_.AllReduce(out);
   return absl::OkStatus();
 }
 
-absl::StatusOr<Tensor> ParallelForward::GatherRowsAcrossRanks(int slot, const Tensor& local,
+absl::StatusOr<Tensor> ParallelForward::GatherRowsAcrossRanks(Communicator& group, int slot,
+                                                              const Tensor& local,
                                                               std::span<const int64_t> rows_per_rank) {
   const int64_t rows = std::accumulate(rows_per_rank.begin(), rows_per_rank.end(), int64_t{0});
   ASSIGN_OR_RETURN(Tensor all, model_.Scratch(slot, local.dtype(), rows, local.dim(1)));
-  comm_.AllGatherV(local, all, rows_per_rank);
+  group.AllGatherV(local, all, rows_per_rank);
   return all;
 }
 
@@ -113,11 +117,11 @@ absl::StatusOr<std::vector<float>> ParallelForward::LmHead(const Tensor& hidden,
   if (rows == 0 || (!sharded && comm_.rank() != 0)) return std::vector<float>();
   ASSIGN_OR_RETURN(Tensor logits, model_.Scratch(kLogits, dtype_, rows, shard_cols));
   backend_.MatMul(hidden, head, logits, /*accumulate=*/false);
-  const int32_t shards = sharded ? config_.degree : 1;
+  const int32_t shards = sharded ? tensor_comm_.size() : 1;
   Tensor gathered = logits;
   if (sharded) {
     ASSIGN_OR_RETURN(gathered, model_.Scratch(kGatheredLogits, dtype_, shards * rows, shard_cols));
-    comm_.AllGather(logits, gathered);  // [shard][row][column]
+    tensor_comm_.AllGather(logits, gathered);  // [shard][row][column]
   }
   if (comm_.rank() != 0) return std::vector<float>();
   std::vector<float> host(static_cast<size_t>(gathered.numel()));

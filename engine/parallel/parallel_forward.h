@@ -27,7 +27,9 @@ namespace tspserve {
 
 class ParallelForward {
  public:
-  ParallelForward(const ParallelConfig& config, LlamaModel& model, Communicator& comm);
+  // `tensor_comm` and `sequence_comm` are the rank's mesh groups under TP x SP; null means `comm`.
+  ParallelForward(const ParallelConfig& config, LlamaModel& model, Communicator& comm,
+                  Communicator* tensor_comm = nullptr, Communicator* sequence_comm = nullptr);
 
   // Runs the step. Rank 0 returns the logits of all.logit_rows, [R, vocab_size] in plan order;
   // the other ranks return an empty vector.
@@ -44,7 +46,7 @@ class ParallelForward {
   absl::StatusOr<AttentionShardWeights> AttentionShard(int64_t layer, int32_t owner);
   absl::Status MlpRing(int64_t layer, const Tensor& x, const Tensor& out);
   absl::Status MlpLocal(int64_t layer, const Tensor& x, const Tensor& out);
-  absl::StatusOr<Tensor> GatherRowsAcrossRanks(int slot, const Tensor& local,
+  absl::StatusOr<Tensor> GatherRowsAcrossRanks(Communicator& group, int slot, const Tensor& local,
                                                std::span<const int64_t> rows_per_rank);
 
   // Attention variants of the replicated layout; each writes the layer's output into `out`.
@@ -63,6 +65,8 @@ class ParallelForward {
   LlamaModel& model_;
   Backend& backend_;
   Communicator& comm_;
+  Communicator& tensor_comm_;    // the ranks that share a token's heads (all-reduces, vocab shards)
+  Communicator& sequence_comm_;  // the ranks that split a sequence (K/V exchange, split-KV merge)
   DType dtype_;
 };
 

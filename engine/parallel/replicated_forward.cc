@@ -21,18 +21,18 @@ absl::Status ParallelForward::AttentionHeadLocal(int64_t layer, const Tensor& x,
   backend_.Attention(v.q, cache, up.meta, model_.ShapeFor(shard, stored), attn, Tensor());
   backend_.MatMul(attn, w.o, out, /*accumulate=*/false);
   if (!w.o_bias.empty()) backend_.AddBias(out, w.o_bias);
-  if (config_.weights_sharded()) comm_.AllReduce(out);
+  if (config_.weights_sharded()) tensor_comm_.AllReduce(out);
   return absl::OkStatus();
 }
 
 // Exact merge of every rank's partial attention (over its own pages) for the same heads.
 absl::Status ParallelForward::CombineSplitKv(const Tensor& partial, const Tensor& lse,
                                              const Tensor& out) {
-  const int64_t n = config_.degree, t = partial.dim(0);
+  const int64_t n = sequence_comm_.size(), t = partial.dim(0);
   ASSIGN_OR_RETURN(Tensor partials, model_.Scratch(kPartialRecv, dtype_, n * t, partial.dim(1)));
   ASSIGN_OR_RETURN(Tensor lses, model_.Scratch(kLseRecv, DType::kF32, n * t, lse.dim(1)));
-  comm_.AllGather(partial, partials);
-  comm_.AllGather(lse, lses);
+  sequence_comm_.AllGather(partial, partials);
+  sequence_comm_.AllGather(lse, lses);
   backend_.CombineAttention(partials.View({n, t, partial.dim(1)}), lses.View({n, t, lse.dim(1)}), out);
   return absl::OkStatus();
 }
@@ -72,7 +72,8 @@ absl::Status ParallelForward::AttentionSplitKvByHead(int64_t layer, const Tensor
     const int64_t own_heads = own.kv_heads.size();
     ASSIGN_OR_RETURN(Tensor send, model_.Scratch(kKvSend, dtype_, t, own_heads * d));
     backend_.Copy(send, kv_own[i]);
-    ASSIGN_OR_RETURN(Tensor recv, GatherRowsAcrossRanks(kKvRecv, send.View({t * own_heads, d}), rows));
+    ASSIGN_OR_RETURN(Tensor recv,
+                     GatherRowsAcrossRanks(comm_, kKvRecv, send.View({t * own_heads, d}), rows));
     ASSIGN_OR_RETURN(kv_all[i], model_.Scratch(i == 0 ? kKAll : kVAll, dtype_, t, c.num_kv_heads * d));
     int64_t offset = 0;
     for (const ShardLayout& s : shards) {
@@ -109,9 +110,10 @@ absl::Status ParallelForward::AttentionSplitKvByHead(int64_t layer, const Tensor
   return absl::OkStatus();
 }
 
-// SP decode (every rank holds every weight) and TSP's broadcast decode (the weight shards come to
-// every rank in turn): every rank projects every token for the shard's heads, the owner of each
-// token's slot writes its K/V, and the partials of all ranks' pages are merged on every rank.
+// SP decode (every rank holds every weight), TP x SP decode (the tensor group's heads) and TSP's
+// broadcast decode (the weight shards come to every rank in turn): every rank projects every token
+// for the shard's heads, the owner of each token's slot writes its K/V, and the partials of the
+// sequence group's pages are merged on every rank.
 absl::Status ParallelForward::AttentionSplitKvReplicated(int64_t layer, const Tensor& x,
                                                          const UploadedBatch& up, const Tensor& out,
                                                          bool moving_weights) {
@@ -138,6 +140,8 @@ absl::Status ParallelForward::AttentionSplitKvReplicated(int64_t layer, const Te
     backend_.MatMul(attn, w.o, out, /*accumulate=*/r > 0);
     if (!w.o_bias.empty()) backend_.AddBias(out, w.o_bias);
   }
+  // TP x SP: the heads were the tensor group's share; sum the groups' partial products.
+  if (!moving_weights && config_.weights_sharded()) tensor_comm_.AllReduce(out);
   return absl::OkStatus();
 }
 

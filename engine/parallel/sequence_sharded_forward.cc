@@ -1,5 +1,6 @@
 // The sequence-sharded layout of a prefill step (DESIGN.md 1.1): each rank computes only its own
-// (zig-zag) tokens; TSP brings the weights to them, SP already has them.
+// (zig-zag) tokens; TSP brings the weights to them, SP already has them, and under TP x SP the
+// tensor group shares its tokens and splits the heads.
 #include "engine/common/status.h"
 #include "engine/parallel/parallel_forward.h"
 #include "engine/parallel/scratch_slots.h"
@@ -18,7 +19,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
   ASSIGN_OR_RETURN(Tensor normed, model_.Scratch(kNormed, dtype_, t, h));
   ASSIGN_OR_RETURN(Tensor y, model_.Scratch(kBlockOut, dtype_, t, h));
 
-  if (config_.weights_sharded()) {
+  if (tsp) {
     // Vocabulary rows are sharded: for each rank in turn, every rank embeds that rank's tokens
     // from its own rows and the sums arrive everywhere; the owner keeps them. Never more than
     // one rank's share of the sequence in memory.
@@ -32,7 +33,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
       if (q == comm_.rank()) backend_.Copy(x, embedded);
     }
   } else {
-    backend_.Embedding(local.token_ids, weights.embedding, 0, x);
+    RETURN_IF_ERROR(Embed(local.token_ids, x));  // the tensor group shares these tokens
   }
 
   const int32_t shards = tsp ? config_.degree : 1;
@@ -56,10 +57,10 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
       // The sequence-wise K/V exchange: every rank's tokens, rank-major, one row per key.
       ASSIGN_OR_RETURN(Tensor k_send, model_.Scratch(kKvSend, dtype_, t, kv_cols));
       backend_.Copy(k_send, v.k);
-      ASSIGN_OR_RETURN(Tensor k_all, GatherRowsAcrossRanks(kKAll, k_send, step.tokens_per_rank));
+      ASSIGN_OR_RETURN(Tensor k_all, GatherRowsAcrossRanks(sequence_comm_, kKAll, k_send, step.tokens_per_rank));
       ASSIGN_OR_RETURN(Tensor v_send, model_.Scratch(kKvSend, dtype_, t, kv_cols));
       backend_.Copy(v_send, v.v);
-      ASSIGN_OR_RETURN(Tensor v_all, GatherRowsAcrossRanks(kVAll, v_send, step.tokens_per_rank));
+      ASSIGN_OR_RETURN(Tensor v_all, GatherRowsAcrossRanks(sequence_comm_, kVAll, v_send, step.tokens_per_rank));
       const int64_t heads = shard.kv_heads.size();
       const KvLayer gathered{k_all.View({t_all, 1, heads, d}), v_all.View({t_all, 1, heads, d})};
       ASSIGN_OR_RETURN(Tensor attn, model_.Scratch(kAttn, dtype_, t, shard.q_heads.size() * d));
@@ -68,6 +69,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
       backend_.MatMul(attn, w.o, y, /*accumulate=*/r > 0);  // local accumulation, no all-reduce
       if (!w.o_bias.empty()) backend_.AddBias(y, w.o_bias);
     }
+    if (!tsp && config_.weights_sharded()) tensor_comm_.AllReduce(y);  // TP x SP: heads by group
     backend_.AddRmsNorm(x, y, lw.post_attention_norm, eps, normed);
     RETURN_IF_ERROR(tsp ? MlpRing(l, normed, y) : MlpLocal(l, normed, y));
   }
@@ -75,7 +77,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
   ASSIGN_OR_RETURN(Tensor hidden_local,
                    model_.Scratch(kHiddenLocal, dtype_, static_cast<int64_t>(step.local.logit_rows.size()), h));
   backend_.GatherRows(normed, local.logit_rows, hidden_local);
-  ASSIGN_OR_RETURN(Tensor hidden, GatherRowsAcrossRanks(kHidden, hidden_local, step.logit_rows_per_rank));
+  ASSIGN_OR_RETURN(Tensor hidden, GatherRowsAcrossRanks(sequence_comm_, kHidden, hidden_local, step.logit_rows_per_rank));
   return LmHead(hidden, step.logit_order);
 }
 

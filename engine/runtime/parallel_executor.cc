@@ -14,8 +14,17 @@ namespace {
 // them when the cache is sharded by sequence.
 IndexRange StoredKvHeads(const ModelConfig& config, const ParallelConfig& parallel,
                          const ShardLayout& layout) {
-  return parallel.kv_placement() == KvPlacement::kReplicated ? layout.kv_heads
-                                                             : IndexRange{0, config.num_kv_heads};
+  return parallel.kv_sharded_by_head() ? layout.kv_heads : IndexRange{0, config.num_kv_heads};
+}
+
+CommStats Sum(const CommStats& a, const CommStats& b) {
+  CommStats sum = a;
+  for (int k = 0; k < kNumCollectiveKinds; ++k) {
+    sum.bytes_sent[k] += b.bytes_sent[k];
+    sum.calls[k] += b.calls[k];
+    sum.seconds[k] += b.seconds[k];
+  }
+  return sum;
 }
 
 absl::StatusOr<int32_t> BlocksPerRank(const ModelConfig& config, const ExecutorOptions& options,
@@ -40,7 +49,7 @@ ParallelExecutor::~ParallelExecutor() = default;
 absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
     const std::string& model_dir, const ModelConfig& config, const ExecutorOptions& options) {
   const ParallelConfig& parallel = options.parallel;
-  if (parallel.degree < 1) return absl::InvalidArgumentError("the parallel degree must be at least 1");
+  RETURN_IF_ERROR(parallel.Validate());
   std::vector<ShardLayout> layouts;
   int64_t stored_heads = 0;
   for (int32_t r = 0; r < parallel.degree; ++r) {
@@ -63,6 +72,10 @@ absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
   executor->workers_->RunOnAll([&](int r) {  // every rank loads only its own slices, in parallel
     Rank& rank = executor->ranks_[static_cast<size_t>(r)];
     const ShardLayout& layout = layouts[static_cast<size_t>(r)];
+    if (parallel.mode == ParallelMode::kTpSp) {  // collective: every rank splits the group
+      rank.tensor_comm = rank.comm->Split(parallel.sequence_rank(r), parallel.tensor_rank(r));
+      rank.sequence_comm = rank.comm->Split(parallel.tensor_rank(r), parallel.sequence_rank(r));
+    }
     absl::StatusOr<ModelWeights> weights =
         LoadModelWeights(*checkpoint, config, layout, *rank.backend, /*show_progress=*/r == 0);
     if (!weights.ok()) {
@@ -77,10 +90,11 @@ absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
       return;
     }
     rank.model = *std::move(model);
-    rank.forward = std::make_unique<ParallelForward>(parallel, *rank.model, *rank.comm);
+    rank.forward = std::make_unique<ParallelForward>(parallel, *rank.model, *rank.comm,
+                                                     rank.tensor_comm.get(), rank.sequence_comm.get());
   });
   for (const absl::Status& s : status) RETURN_IF_ERROR(s);
-  executor->kv_ = std::make_unique<ShardedKvCache>(parallel.degree, blocks, options.block_size,
+  executor->kv_ = std::make_unique<ShardedKvCache>(parallel.kv_degree(), blocks, options.block_size,
                                                    parallel.kv_placement());
   return executor;
 }
@@ -100,22 +114,24 @@ absl::StatusOr<std::vector<std::vector<TokenSlot>>> ParallelExecutor::ReserveSlo
 
 absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
   ASSIGN_OR_RETURN(const std::vector<std::vector<TokenSlot>> slots, ReserveSlots(plan));
-  kv_pages_peak_.resize(ranks_.size(), 0);
-  for (size_t r = 0; r < ranks_.size(); ++r) {
-    kv_pages_peak_[r] = std::max(kv_pages_peak_[r], kv_->rank(static_cast<int32_t>(r)).num_used_blocks());
+  kv_pages_peak_.resize(static_cast<size_t>(kv_->degree()), 0);
+  for (int32_t k = 0; k < kv_->degree(); ++k) {
+    kv_pages_peak_[static_cast<size_t>(k)] =
+        std::max(kv_pages_peak_[static_cast<size_t>(k)], kv_->rank(k).num_used_blocks());
   }
   const std::vector<RankStep> steps = LayOutStep(plan, slots, *kv_, /*sequence_sharded_prefill=*/true);
-  std::vector<std::vector<BlockCopyOp>> copies(ranks_.size());
-  for (size_t r = 0; r < ranks_.size(); ++r) {
-    for (const BlockCopy& c : kv_->rank(static_cast<int32_t>(r)).TakePendingCopies()) {
-      copies[r].push_back({c.src_block, c.dst_block});
+  std::vector<std::vector<BlockCopyOp>> copies(static_cast<size_t>(kv_->degree()));
+  for (int32_t k = 0; k < kv_->degree(); ++k) {
+    for (const BlockCopy& c : kv_->rank(k).TakePendingCopies()) {
+      copies[static_cast<size_t>(k)].push_back({c.src_block, c.dst_block});
     }
   }
   std::vector<absl::StatusOr<std::vector<float>>> logits(ranks_.size());
   workers_->RunOnAll([&](int r) {
     Rank& rank = ranks_[static_cast<size_t>(r)];
-    rank.model->CopyBlocks(copies[static_cast<size_t>(r)]);
-    logits[static_cast<size_t>(r)] = rank.forward->Run(steps[static_cast<size_t>(r)]);
+    const size_t k = static_cast<size_t>(options_.parallel.kv_rank(r));
+    rank.model->CopyBlocks(copies[k]);
+    logits[static_cast<size_t>(r)] = rank.forward->Run(steps[k]);
   });
   for (const auto& l : logits) RETURN_IF_ERROR(l.status());
   StepOutput output;
@@ -134,16 +150,24 @@ std::vector<RankReport> ParallelExecutor::Reports() const {
     report.weight_bytes = rank.model->weights().bytes();
     report.memory = rank.backend->allocator().stats();
     report.comm = rank.comm->stats();
-    report.kv_pages_used = kv_->rank(static_cast<int32_t>(r)).num_used_blocks();
-    report.kv_pages_total = kv_->rank(static_cast<int32_t>(r)).num_blocks();
-    report.kv_pages_peak = r < kv_pages_peak_.size() ? kv_pages_peak_[r] : 0;
+    for (const Communicator* group : {rank.tensor_comm.get(), rank.sequence_comm.get()}) {
+      if (group != nullptr) report.comm = Sum(report.comm, group->stats());
+    }
+    const int32_t k = options_.parallel.kv_rank(static_cast<int32_t>(r));
+    report.kv_pages_used = kv_->rank(k).num_used_blocks();
+    report.kv_pages_total = kv_->rank(k).num_blocks();
+    report.kv_pages_peak = static_cast<size_t>(k) < kv_pages_peak_.size() ? kv_pages_peak_[static_cast<size_t>(k)] : 0;
     reports.push_back(report);
   }
   return reports;
 }
 
 void ParallelExecutor::ResetCommStats() {
-  for (Rank& rank : ranks_) rank.comm->ResetStats();
+  for (Rank& rank : ranks_) {
+    for (Communicator* c : {rank.comm.get(), rank.tensor_comm.get(), rank.sequence_comm.get()}) {
+      if (c != nullptr) c->ResetStats();
+    }
+  }
 }
 
 }  // namespace tspserve

@@ -63,6 +63,8 @@ class ParallelExecutor {
   struct Rank {
     std::unique_ptr<Backend> backend;
     std::unique_ptr<Communicator> comm;
+    std::unique_ptr<Communicator> tensor_comm;    // TP x SP mesh groups; null otherwise
+    std::unique_ptr<Communicator> sequence_comm;
     std::unique_ptr<LlamaModel> model;
     std::unique_ptr<ParallelForward> forward;
   };

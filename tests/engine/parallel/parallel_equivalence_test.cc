@@ -25,6 +25,7 @@ struct Mode {
   ParallelMode mode;
   DecodeSchedule decode;
   std::string name;
+  int (*tp_of)(int degree) = nullptr;  // tp_sp: the tensor group size for N ranks
 };
 
 const Mode kModes[] = {
@@ -32,7 +33,21 @@ const Mode kModes[] = {
     {ParallelMode::kTsp, DecodeSchedule::kBroadcast, "tsp_broadcast"},
     {ParallelMode::kTp, DecodeSchedule::kWeightStationary, "tp"},
     {ParallelMode::kSp, DecodeSchedule::kWeightStationary, "sp"},
+    // Meshes 1x1, 2x1, 1x3, 2x2 and 1x1, 1x2, 3x1, 2x2 (tp x sp).
+    {ParallelMode::kTpSp, DecodeSchedule::kWeightStationary, "tp_sp_a",
+     [](int n) { return n % 2 == 0 ? 2 : 1; }},
+    {ParallelMode::kTpSp, DecodeSchedule::kWeightStationary, "tp_sp_b",
+     [](int n) { return n % 2 == 0 ? n / 2 : n; }},
 };
+
+ParallelConfig ConfigOf(const Mode& mode, int degree) {
+  ParallelConfig config{mode.mode, degree, mode.decode};
+  if (mode.tp_of != nullptr) {
+    config.tp = mode.tp_of(degree);
+    config.sp = degree / config.tp;
+  }
+  return config;
+}
 
 std::string ModelDir(const std::string& preset) {
   static std::map<std::string, std::string>* dirs = new std::map<std::string, std::string>();
@@ -117,7 +132,7 @@ TEST_P(ParallelEquivalenceTest, MatchesTheSingleRankEngine) {
   const auto& [preset, mode_index, degree] = GetParam();
   const Mode& mode = kModes[mode_index];
   const Reference& ref = ReferenceFor(preset, degree);
-  auto engine = MakeEngine(preset, ParallelConfig{mode.mode, degree, mode.decode});
+  auto engine = MakeEngine(preset, ConfigOf(mode, degree));
   ASSERT_TRUE(engine);
   for (size_t p = 0; p < ref.prompts.size(); ++p) {
     const auto actual = engine->PromptLogits(ref.prompts[p]);
@@ -142,7 +157,7 @@ TEST_P(ParallelEquivalenceTest, MatchesTheSingleRankEngine) {
 INSTANTIATE_TEST_SUITE_P(
     AllModes, ParallelEquivalenceTest,
     testing::Combine(testing::Values("tiny", "small", "qwen2-small", "qwen3-small", "mistral-small"),
-                     testing::Range(0, 4), testing::Values(1, 2, 3, 4)),
+                     testing::Range(0, 6), testing::Values(1, 2, 3, 4)),
     [](const testing::TestParamInfo<std::tuple<std::string, int, int>>& param_info) {
       std::string name = std::get<0>(param_info.param) + "_" + kModes[std::get<1>(param_info.param)].name +
                          "_n" + std::to_string(std::get<2>(param_info.param));
