@@ -34,6 +34,15 @@ bool ParallelForward::moves_weights_in_decode() const {
          config_.decode_schedule == DecodeSchedule::kBroadcast;
 }
 
+void ParallelForward::InputNorm(int64_t layer, const Tensor& x, const Tensor& y, const Tensor& normed) {
+  const Tensor& weight = model_.weights().layers[static_cast<size_t>(layer)].input_norm;
+  if (layer == 0) {
+    backend_.RmsNorm(x, weight, model_.rms_norm_eps(), normed);
+  } else {
+    backend_.AddRmsNorm(x, y, weight, model_.rms_norm_eps(), normed);
+  }
+}
+
 absl::Status ParallelForward::Embed(const Tensor& token_ids, const Tensor& out) {
   const ModelWeights& w = model_.weights();
   backend_.Embedding(token_ids, w.embedding, w.layout.vocab.begin, out);

@@ -41,6 +41,9 @@ class ParallelForward {
   absl::StatusOr<std::vector<float>> RunSequenceSharded(const RankStep& step);
 
   // Shared pieces.
+  // normed = RmsNorm(x) with layer `layer`'s input norm, after x += y (the previous block's
+  // output) for every layer but the first.
+  void InputNorm(int64_t layer, const Tensor& x, const Tensor& y, const Tensor& normed);
   absl::Status Embed(const Tensor& token_ids, const Tensor& out);
   absl::StatusOr<std::vector<float>> LmHead(const Tensor& hidden, std::span<const int32_t> order);
   absl::StatusOr<AttentionShardWeights> AttentionShard(int64_t layer, int32_t owner);

@@ -159,11 +159,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunReplicated(const RankStep
   const bool by_head = config_.mode == ParallelMode::kTsp && !moves_weights_in_decode();
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = weights.layers[static_cast<size_t>(l)];
-    if (l == 0) {
-      backend_.RmsNorm(x, lw.input_norm, eps, normed);
-    } else {
-      backend_.AddRmsNorm(x, y, lw.input_norm, eps, normed);
-    }
+    InputNorm(l, x, y, normed);
     if (local) {
       RETURN_IF_ERROR(AttentionHeadLocal(l, normed, up, y));
     } else if (by_head) {

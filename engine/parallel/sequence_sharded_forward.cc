@@ -39,11 +39,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
   const int32_t shards = tsp ? config_.degree : 1;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = weights.layers[static_cast<size_t>(l)];
-    if (l == 0) {
-      backend_.RmsNorm(x, lw.input_norm, eps, normed);
-    } else {
-      backend_.AddRmsNorm(x, y, lw.input_norm, eps, normed);
-    }
+    InputNorm(l, x, y, normed);
     for (int32_t r = 0; r < shards; ++r) {  // TSP: rank r's attention shard, broadcast from it
       ASSIGN_OR_RETURN(const AttentionShardWeights w,
                        tsp ? AttentionShard(l, r)
