@@ -8,17 +8,22 @@
 namespace tspserve {
 
 struct Engine::Request {
-  Request(const Tokenizer& tokenizer, GenerateRequest r, Sampler request_sampler)
+  Request(const Tokenizer& tokenizer, GenerateRequest r, Sampler request_sampler,
+          OutputCallback callback)
       : params(std::move(r)),
         sampler(std::move(request_sampler)),
         stop(params.stopping),
-        detokenizer(tokenizer, /*skip_special_tokens=*/true) {}
+        detokenizer(tokenizer, /*skip_special_tokens=*/true),
+        on_output(std::move(callback)),
+        arrival(std::chrono::steady_clock::now()) {}
   GenerateRequest params;
   Sequence seq;
   Sampler sampler;
   StopChecker stop;
   IncrementalDecoder detokenizer;
-  GenerateResult result;
+  OutputCallback on_output;
+  std::chrono::steady_clock::time_point arrival;
+  RequestOutput pending;  // the delta not yet emitted
   bool done = false;
 };
 
@@ -26,6 +31,12 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string MatchedStopString(const MatchedStop& matched) {
+  if (const auto* text = std::get_if<std::string>(&matched)) return *text;
+  if (const auto* id = std::get_if<int32_t>(&matched)) return absl::StrCat(*id);
+  return "";
 }
 
 }  // namespace
@@ -55,9 +66,19 @@ Engine::Engine(ModelConfig config, std::unique_ptr<Tokenizer> tokenizer,
       tokenizer_(std::move(tokenizer)),
       executor_(std::move(executor)),
       options_(options),
-      scheduler_(options.scheduler, executor_->kv_cache()) {}
+      scheduler_(options.scheduler, executor_->kv_cache()) {
+  PublishLoad();
+  thread_ = std::thread([this] { Loop(); });
+}
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
 
 absl::Status Engine::Validate(const GenerateRequest& request) const {
   if (request.prompt_tokens.empty()) return absl::InvalidArgumentError("prompt is empty");
@@ -82,45 +103,174 @@ absl::Status Engine::Validate(const GenerateRequest& request) const {
   return ValidateSamplingParams(request.sampling, static_cast<int32_t>(config_.vocab_size));
 }
 
+absl::StatusOr<uint64_t> Engine::Submit(GenerateRequest request, OutputCallback on_output) {
+  RETURN_IF_ERROR(Validate(request));
+  const int64_t tokens = static_cast<int64_t>(request.prompt_tokens.size()) + request.stopping.max_tokens;
+  const int64_t capacity = executor_->kv_cache().capacity_tokens();
+  if (tokens > capacity) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "prompt (", request.prompt_tokens.size(), " tokens) plus max_tokens (",
+        request.stopping.max_tokens, ") needs ", tokens, " KV slots but the cache holds ", capacity,
+        " per sequence"));
+  }
+  ASSIGN_OR_RETURN(Sampler sampler,
+                   Sampler::Create(request.sampling, static_cast<int32_t>(config_.vocab_size)));
+  auto r = std::make_unique<Request>(*tokenizer_, std::move(request), std::move(sampler),
+                                     std::move(on_output));
+  r->seq.prompt = r->params.prompt_tokens;
+  r->seq.max_tokens = r->params.stopping.max_tokens;
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("the engine is shutting down");
+    if (queued_ >= options_.max_queued_requests) {
+      return absl::UnavailableError(absl::StrCat("the request queue is full (",
+                                                 options_.max_queued_requests, " requests)"));
+    }
+    id = next_id_++;
+    r->seq.id = static_cast<SeqId>(id);
+    r->pending.request_id = id;
+    ++queued_;
+    intake_.push_back(std::move(r));
+  }
+  wake_.notify_one();
+  return id;
+}
+
+void Engine::Abort(uint64_t request_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborts_.push_back(request_id);
+  }
+  wake_.notify_one();
+}
+
+EngineLoad Engine::GetLoad() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return load_;
+}
+
+void Engine::RunOnEngineThread(const std::function<void()>& task) {
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back([&] {
+      task();
+      std::lock_guard<std::mutex> done_lock(done_mu);
+      done = true;
+      done_cv.notify_one();
+    });
+  }
+  wake_.notify_one();
+  std::unique_lock<std::mutex> done_lock(done_mu);
+  done_cv.wait(done_lock, [&] { return done; });
+}
+
+void Engine::Loop() {
+  while (true) {
+    std::deque<std::unique_ptr<Request>> intake;
+    std::vector<uint64_t> aborts;
+    std::vector<std::function<void()>> tasks;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [this] {
+        return stopping_ || !intake_.empty() || !aborts_.empty() || !tasks_.empty() ||
+               !scheduler_.empty();
+      });
+      if (stopping_) break;
+      intake.swap(intake_);
+      aborts.swap(aborts_);
+      tasks.swap(tasks_);
+    }
+    for (const auto& task : tasks) task();
+    for (auto& request : intake) Admit(std::move(request));
+    for (uint64_t id : aborts) {
+      auto it = active_.find(static_cast<SeqId>(id));
+      if (it != active_.end()) Finish(*it->second, FinishReason::kCancelled);
+    }
+    ExpireDeadlines();
+    if (!scheduler_.empty()) {
+      if (absl::Status s = Step(); !s.ok()) FailAll(s);
+    }
+    PublishLoad();
+  }
+  FailAll(absl::CancelledError("the engine is shutting down"));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& request : intake_) {  // never admitted: still owed a final output
+    request->pending.finished = true;
+    request->pending.finish_reason = FinishReason::kCancelled;
+    request->on_output(request->pending);
+  }
+  intake_.clear();
+}
+
+void Engine::Admit(std::unique_ptr<Request> request) {
+  Request& r = *request;
+  active_[r.seq.id] = std::move(request);
+  stats_.prompt_tokens += static_cast<int64_t>(r.seq.prompt.size());
+  r.pending.prompt_tokens = static_cast<int32_t>(r.seq.prompt.size());
+  if (absl::Status s = scheduler_.Add(&r.seq); !s.ok()) Finish(r, FinishReason::kError, s);
+}
+
+void Engine::ExpireDeadlines() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Request*> expired;
+  for (auto& [id, request] : active_) {
+    if (request->params.deadline && now >= *request->params.deadline) expired.push_back(request.get());
+  }
+  for (Request* r : expired) Finish(*r, FinishReason::kDeadlineExceeded);
+}
+
+void Engine::FailAll(const absl::Status& status) {
+  std::vector<Request*> all;
+  for (auto& [id, request] : active_) all.push_back(request.get());
+  for (Request* r : all) {
+    Finish(*r, absl::IsCancelled(status) ? FinishReason::kCancelled : FinishReason::kError, status);
+  }
+}
+
+void Engine::PublishLoad() {
+  EngineLoad load;
+  load.running = scheduler_.num_running();
+  load.waiting = scheduler_.num_waiting();
+  const ShardedKvCache& kv = executor_->kv_cache();
+  for (int32_t r = 0; r < kv.degree(); ++r) load.kv_pages_used.push_back(kv.rank(r).num_used_blocks());
+  load.kv_pages_total = kv.rank(0).num_blocks();
+  load.num_preemptions = scheduler_.num_preemptions();
+  std::lock_guard<std::mutex> lock(mu_);
+  load_ = std::move(load);
+}
+
 std::vector<GenerateResult> Engine::Generate(std::vector<GenerateRequest> requests) {
   std::vector<GenerateResult> results(requests.size());
-  std::vector<Request*> order(requests.size(), nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t remaining = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
-    absl::Status valid = Validate(requests[i]);
-    absl::StatusOr<Sampler> sampler =
-        valid.ok() ? Sampler::Create(requests[i].sampling, static_cast<int32_t>(config_.vocab_size))
-                   : absl::StatusOr<Sampler>(valid);
-    if (!sampler.ok()) {
-      results[i].status = sampler.status();
-      results[i].finish_reason = FinishReason::kError;
-      continue;
-    }
-    auto request = std::make_unique<Request>(*tokenizer_, std::move(requests[i]), *std::move(sampler));
-    request->seq.id = next_id_++;
-    request->seq.prompt = request->params.prompt_tokens;
-    request->seq.max_tokens = request->params.stopping.max_tokens;
-    if (absl::Status s = scheduler_.Add(&request->seq); !s.ok()) {
-      results[i].status = s;
-      results[i].finish_reason = FinishReason::kError;
-      continue;
-    }
-    stats_.prompt_tokens += static_cast<int64_t>(request->seq.prompt.size());
-    order[i] = request.get();
-    active_[request->seq.id] = std::move(request);
-  }
-  while (!scheduler_.empty()) {
-    if (absl::Status s = Step(); !s.ok()) {
-      for (auto& [id, request] : active_) {
-        request->result.status = s;
-        Finish(*request, FinishReason::kError);
-      }
+    GenerateResult* result = &results[i];
+    absl::StatusOr<uint64_t> id = Submit(std::move(requests[i]), [&, result](const RequestOutput& out) {
+      std::lock_guard<std::mutex> lock(mu);
+      result->tokens.insert(result->tokens.end(), out.token_ids.begin(), out.token_ids.end());
+      result->text += out.text;
+      if (!out.finished) return;
+      result->finish_reason = out.finish_reason;
+      result->matched_stop = out.matched_stop;
+      result->status = out.status;
+      result->num_preemptions = out.num_preemptions;
+      if (--remaining == 0) cv.notify_one();
+    });
+    std::lock_guard<std::mutex> lock(mu);
+    if (id.ok()) {
+      ++remaining;
+    } else {
+      result->status = id.status();
+      result->finish_reason = FinishReason::kError;
     }
   }
-  for (size_t i = 0; i < order.size(); ++i) {
-    if (order[i] == nullptr) continue;
-    results[i] = std::move(order[i]->result);
-    active_.erase(order[i]->seq.id);
-  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return remaining == 0; });
   return results;
 }
 
@@ -129,6 +279,10 @@ absl::Status Engine::Step() {
   const BatchPlan plan = scheduler_.Schedule();
   if (plan.empty()) {
     return absl::ResourceExhaustedError("the scheduler could not place any waiting request");
+  }
+  for (const ScheduledSeq& entry : plan.seqs) {
+    Request& r = *active_.at(entry.seq_id);
+    if (r.pending.timings.first_scheduled < 0) r.pending.timings.first_scheduled = SecondsSince(r.arrival);
   }
   ASSIGN_OR_RETURN(StepOutput output, executor_->Run(plan));
   Postprocess(plan, output);
@@ -150,41 +304,62 @@ void Engine::Postprocess(const BatchPlan& plan, const StepOutput& output) {
     absl::StatusOr<SampledToken> sampled = request.sampler.Sample(
         logits, request.seq.prompt, request.seq.output, request.stop.SuppressedTokenIds());
     if (!sampled.ok()) {
-      request.result.status = sampled.status();
-      Finish(request, FinishReason::kError);
+      Finish(request, FinishReason::kError, sampled.status());
       continue;
     }
-    AppendToken(request, sampled->token);
+    AppendToken(request, *sampled);
   }
+  std::vector<Request*> to_emit;
+  for (auto& [id, request] : active_) {
+    if (!request->pending.token_ids.empty()) to_emit.push_back(request.get());
+  }
+  for (Request* r : to_emit) Emit(*r);
 }
 
-void Engine::AppendToken(Request& request, int32_t token) {
-  request.seq.output.push_back(token);
-  request.result.tokens.push_back(token);
+void Engine::AppendToken(Request& request, const SampledToken& token) {
+  request.seq.output.push_back(token.token);
   ++stats_.generated_tokens;
-  const StopUpdate update = request.stop.Append(token, request.detokenizer.Append(token));
-  request.result.text += update.text;
+  RequestOutput& out = request.pending;
+  if (out.timings.first_token < 0) out.timings.first_token = SecondsSince(request.arrival);
+  out.token_ids.push_back(token.token);
+  if (request.params.sampling.num_logprobs > 0) out.logprobs.push_back(token);
+  out.completion_tokens = static_cast<int32_t>(request.seq.output.size());
+  const StopUpdate update = request.stop.Append(token.token, request.detokenizer.Append(token.token));
+  out.text += update.text;
   if (update.finish_reason != FinishReason::kNone) Finish(request, update.finish_reason);
 }
 
-std::string MatchedStopString(const MatchedStop& matched) {
-  if (const auto* text = std::get_if<std::string>(&matched)) return *text;
-  if (const auto* id = std::get_if<int32_t>(&matched)) return absl::StrCat(*id);
-  return "";
+// Sends the pending delta; a finished request is forgotten afterwards.
+void Engine::Emit(Request& request) {
+  request.on_output(request.pending);
+  RequestOutput next;
+  next.request_id = request.pending.request_id;
+  next.prompt_tokens = request.pending.prompt_tokens;
+  next.completion_tokens = request.pending.completion_tokens;
+  next.timings = request.pending.timings;
+  request.pending = std::move(next);
+  if (request.done) {
+    active_.erase(request.seq.id);  // destroys `request`
+    std::lock_guard<std::mutex> lock(mu_);
+    --queued_;
+  }
 }
 
 // A stop string or token cut the text already; any other end releases what was held back.
-void Engine::Finish(Request& request, FinishReason reason) {
+void Engine::Finish(Request& request, FinishReason reason, absl::Status status) {
   if (request.done) return;
-  if (reason != FinishReason::kStop) {
-    request.result.text += request.stop.Flush(request.detokenizer.Flush());
-  }
+  RequestOutput& out = request.pending;
+  if (reason != FinishReason::kStop) out.text += request.stop.Flush(request.detokenizer.Flush());
   request.done = true;
-  request.result.finish_reason = reason;
-  request.result.matched_stop = MatchedStopString(request.stop.matched_stop());
-  request.result.num_preemptions = request.seq.num_preemptions;
+  out.finished = true;
+  out.finish_reason = reason;
+  out.status = std::move(status);
+  out.matched_stop = MatchedStopString(request.stop.matched_stop());
+  out.num_preemptions = request.seq.num_preemptions;
+  out.timings.finished = SecondsSince(request.arrival);
   request.seq.status = SeqStatus::kFinished;
   scheduler_.Remove(request.seq.id);
+  Emit(request);
 }
 
 absl::StatusOr<std::vector<float>> Engine::PromptLogits(std::span<const int32_t> tokens) {
@@ -192,17 +367,24 @@ absl::StatusOr<std::vector<float>> Engine::PromptLogits(std::span<const int32_t>
   probe.prompt_tokens.assign(tokens.begin(), tokens.end());
   probe.stopping.max_tokens = 1;
   RETURN_IF_ERROR(Validate(probe));
-  BatchPlan plan;
-  ScheduledSeq& entry = plan.seqs.emplace_back();
-  entry.seq_id = next_id_++;
-  entry.num_tokens = static_cast<int32_t>(tokens.size());
-  entry.token_ids = probe.prompt_tokens;
-  entry.wants_logits = true;
-  entry.all_logits = true;
-  absl::StatusOr<StepOutput> output = executor_->Run(plan);
-  executor_->kv_cache().Free(entry.seq_id);
-  if (!output.ok()) return output.status();
-  return std::move(output->logits);
+  absl::StatusOr<std::vector<float>> result;
+  RunOnEngineThread([&] {
+    BatchPlan plan;
+    ScheduledSeq& entry = plan.seqs.emplace_back();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      entry.seq_id = static_cast<SeqId>(next_id_++);
+    }
+    entry.num_tokens = static_cast<int32_t>(tokens.size());
+    entry.token_ids = probe.prompt_tokens;
+    entry.wants_logits = true;
+    entry.all_logits = true;
+    absl::StatusOr<StepOutput> output = executor_->Run(plan);
+    executor_->kv_cache().Free(entry.seq_id);
+    result = output.ok() ? absl::StatusOr<std::vector<float>>(std::move(output->logits))
+                         : absl::StatusOr<std::vector<float>>(output.status());
+  });
+  return result;
 }
 
 }  // namespace tspserve

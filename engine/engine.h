@@ -1,20 +1,30 @@
-// Engine: the public API that server/ and the tests use. It owns the model runner, the scheduler
-// and the requests in flight, and advances them one step at a time:
+// Engine: the public API that server/ and the tests use. It owns the executor, the scheduler and
+// the requests in flight, and advances them one step at a time on its own thread:
 //
 //   plan   = scheduler.Schedule()        which sequences prefill or decode, and how far
-//   output = runner.Run(plan)            the model on this step's tokens
+//   output = executor.Run(plan)          the model on this step's tokens, on N ranks
 //   Postprocess(plan, output)            sample, append, detokenize, stop, free pages
+//
+// Submit and Abort are thread-safe and never wait for a step; outputs arrive through the
+// request's callback on the engine thread.
 #pragma once
 
 #include <cstdint>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/parallel/parallel_config.h"
+#include "engine/request_output.h"
 #include "engine/runtime/parallel_executor.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sampling_params.h"
@@ -33,13 +43,24 @@ struct EngineOptions {
   int64_t kv_cache_bytes = 256ll << 20;  // memory for KV pages per rank
   int32_t num_kv_blocks = 0;             // > 0: exactly this many pages per rank (overrides the bytes)
   SchedulerOptions scheduler;
-  uint64_t seed = 0;                     // for requests without a seed of their own
+  int32_t max_queued_requests = 4096;    // waiting requests beyond this are refused (Unavailable)
 };
 
 struct GenerateRequest {
   std::vector<int32_t> prompt_tokens;
   SamplingParams sampling;
   StoppingCriteria stopping;
+  // Generation ends with kDeadlineExceeded at the first step after this time.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+};
+
+// A snapshot of the engine's load, refreshed after every step.
+struct EngineLoad {
+  int32_t running = 0;
+  int32_t waiting = 0;
+  std::vector<int32_t> kv_pages_used;  // per rank (per sequence group under TP x SP)
+  int32_t kv_pages_total = 0;          // per rank
+  int64_t num_preemptions = 0;
 };
 
 struct GenerateResult {
@@ -61,8 +82,19 @@ struct EngineStats {
 
 class Engine {
  public:
+  // Loads the model on every rank and starts the engine thread.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options);
+  // Cancels whatever is in flight (each gets a final kCancelled output) and stops the thread.
   ~Engine();
+
+  // Queues a request. Errors come back at once, naming the field: InvalidArgument for a bad
+  // request, FailedPrecondition for one that can never fit in the KV cache, Unavailable when the
+  // queue is full. Otherwise returns the request's id; `on_output` then receives its deltas.
+  absl::StatusOr<uint64_t> Submit(GenerateRequest request, OutputCallback on_output);
+  // Ends a request (final output kCancelled) and frees its pages within one step. Unknown or
+  // finished ids are ignored.
+  void Abort(uint64_t request_id);
+  EngineLoad GetLoad() const;
 
   // Runs the requests to completion, batched together; results in request order. A request
   // that is invalid or can never fit fails alone with its status; the others still run.
@@ -74,6 +106,10 @@ class Engine {
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const ParallelConfig& parallel() const { return options_.parallel; }
+  int32_t block_size() const { return options_.block_size; }
+  // The inspection methods below read engine-thread state: call them while no request is in
+  // flight (tests, reports after Generate).
   const EngineStats& stats() const { return stats_; }
   // Per rank: weights, measured memory peaks, communication, KV pages.
   std::vector<RankReport> Reports() const { return executor_->Reports(); }
@@ -85,19 +121,40 @@ class Engine {
   Engine(ModelConfig config, std::unique_ptr<Tokenizer> tokenizer,
          std::unique_ptr<ParallelExecutor> executor, const EngineOptions& options);
   absl::Status Validate(const GenerateRequest& request) const;
+  // Runs `task` on the engine thread and waits for it.
+  void RunOnEngineThread(const std::function<void()>& task);
+  void Loop();
+  void Admit(std::unique_ptr<Request> request);
+  void ExpireDeadlines();
   absl::Status Step();
   void Postprocess(const BatchPlan& plan, const StepOutput& output);
-  void AppendToken(Request& request, int32_t token);
-  void Finish(Request& request, FinishReason reason);
+  void AppendToken(Request& request, const SampledToken& token);
+  void Emit(Request& request);
+  void Finish(Request& request, FinishReason reason, absl::Status status = absl::OkStatus());
+  void FailAll(const absl::Status& status);
+  void PublishLoad();
 
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ParallelExecutor> executor_;
   EngineOptions options_;
+
+  // Engine-thread state.
   Scheduler scheduler_;
   std::map<SeqId, std::unique_ptr<Request>> active_;
-  SeqId next_id_ = 1;
   EngineStats stats_;
+
+  // Shared with callers, guarded by mu_.
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Request>> intake_;
+  std::vector<uint64_t> aborts_;
+  std::vector<std::function<void()>> tasks_;
+  int32_t queued_ = 0;  // submitted and not yet finished
+  bool stopping_ = false;
+  EngineLoad load_;
+  uint64_t next_id_ = 1;
+  std::thread thread_;
 };
 
 }  // namespace tspserve
