@@ -23,6 +23,7 @@ struct Engine::Request {
   IncrementalDecoder detokenizer;
   OutputCallback on_output;
   std::chrono::steady_clock::time_point arrival;
+  double last_token = -1;  // seconds from arrival of the latest token
   RequestOutput pending;  // the delta not yet emitted
   bool done = false;
 };
@@ -211,6 +212,7 @@ void Engine::Admit(std::unique_ptr<Request> request) {
   active_[r.seq.id] = std::move(request);
   stats_.prompt_tokens += static_cast<int64_t>(r.seq.prompt.size());
   r.pending.prompt_tokens = static_cast<int32_t>(r.seq.prompt.size());
+  if (options_.metrics) options_.metrics->RecordPromptTokens(r.pending.prompt_tokens);
   if (absl::Status s = scheduler_.Add(&r.seq); !s.ok()) Finish(r, FinishReason::kError, s);
 }
 
@@ -236,11 +238,41 @@ void Engine::PublishLoad() {
   load.running = scheduler_.num_running();
   load.waiting = scheduler_.num_waiting();
   const ShardedKvCache& kv = executor_->kv_cache();
-  for (int32_t r = 0; r < kv.degree(); ++r) load.kv_pages_used.push_back(kv.rank(r).num_used_blocks());
+  std::vector<metrics::RankKvUsage> usage;
+  for (int32_t r = 0; r < kv.degree(); ++r) {
+    load.kv_pages_used.push_back(kv.rank(r).num_used_blocks());
+    usage.push_back({kv.rank(r).num_used_blocks(), kv.rank(r).num_blocks()});
+  }
   load.kv_pages_total = kv.rank(0).num_blocks();
   load.num_preemptions = scheduler_.num_preemptions();
+  if (options_.metrics) {
+    options_.metrics->SetLoad(load.running, load.waiting, usage);
+    for (; preemptions_recorded_ < load.num_preemptions; ++preemptions_recorded_) {
+      options_.metrics->RecordPreemption();
+    }
+    RecordCollectives();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   load_ = std::move(load);
+}
+
+// Adds the collective time and bytes of all ranks since the last call.
+void Engine::RecordCollectives() {
+  CommStats total;
+  for (const RankReport& r : executor_->Reports()) {
+    for (int k = 0; k < kNumCollectiveKinds; ++k) {
+      total.bytes_sent[k] += r.comm.bytes_sent[k];
+      total.seconds[k] += r.comm.seconds[k];
+    }
+  }
+  for (int k = 0; k < kNumCollectiveKinds; ++k) {
+    const int64_t bytes = total.bytes_sent[k] - comm_recorded_.bytes_sent[k];
+    const double seconds = total.seconds[k] - comm_recorded_.seconds[k];
+    if (bytes > 0 || seconds > 0) {
+      options_.metrics->AddCollective(static_cast<CollectiveKind>(k), seconds, bytes);
+    }
+  }
+  comm_recorded_ = total;
 }
 
 std::vector<GenerateResult> Engine::Generate(std::vector<GenerateRequest> requests) {
@@ -320,7 +352,16 @@ void Engine::AppendToken(Request& request, const SampledToken& token) {
   request.seq.output.push_back(token.token);
   ++stats_.generated_tokens;
   RequestOutput& out = request.pending;
-  if (out.timings.first_token < 0) out.timings.first_token = SecondsSince(request.arrival);
+  const double now = SecondsSince(request.arrival);
+  if (out.timings.first_token < 0) out.timings.first_token = now;
+  if (options_.metrics) {
+    if (request.last_token < 0) {
+      options_.metrics->RecordFirstToken(now);
+    } else {
+      options_.metrics->RecordToken(now - request.last_token);
+    }
+  }
+  request.last_token = now;
   out.token_ids.push_back(token.token);
   if (request.params.sampling.num_logprobs > 0) out.logprobs.push_back(token);
   out.completion_tokens = static_cast<int32_t>(request.seq.output.size());
@@ -357,6 +398,9 @@ void Engine::Finish(Request& request, FinishReason reason, absl::Status status) 
   out.matched_stop = MatchedStopString(request.stop.matched_stop());
   out.num_preemptions = request.seq.num_preemptions;
   out.timings.finished = SecondsSince(request.arrival);
+  if (options_.metrics) {
+    options_.metrics->RecordRequestFinished(reason, out.timings.finished, out.timings.first_scheduled);
+  }
   request.seq.status = SeqStatus::kFinished;
   scheduler_.Remove(request.seq.id);
   Emit(request);

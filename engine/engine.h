@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/metrics/server_metrics.h"
 #include "engine/parallel/parallel_config.h"
 #include "engine/request_output.h"
 #include "engine/runtime/parallel_executor.h"
@@ -44,6 +45,7 @@ struct EngineOptions {
   int32_t num_kv_blocks = 0;             // > 0: exactly this many pages per rank (overrides the bytes)
   SchedulerOptions scheduler;
   int32_t max_queued_requests = 4096;    // waiting requests beyond this are refused (Unavailable)
+  metrics::ServerMetrics* metrics = nullptr;  // not owned; when set, the engine records into it
 };
 
 struct GenerateRequest {
@@ -133,6 +135,7 @@ class Engine {
   void Finish(Request& request, FinishReason reason, absl::Status status = absl::OkStatus());
   void FailAll(const absl::Status& status);
   void PublishLoad();
+  void RecordCollectives();
 
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -143,6 +146,8 @@ class Engine {
   Scheduler scheduler_;
   std::map<SeqId, std::unique_ptr<Request>> active_;
   EngineStats stats_;
+  int64_t preemptions_recorded_ = 0;
+  CommStats comm_recorded_;  // summed over ranks, as of the last RecordCollectives
 
   // Shared with callers, guarded by mu_.
   mutable std::mutex mu_;

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
+#include "engine/metrics/metrics.h"
+#include "engine/metrics/text_validator.h"
 #include "models/synthetic/make_model.h"
 
 namespace tspserve {
@@ -28,8 +30,10 @@ class EngineAsyncTest : public testing::Test {
   }
   static void TearDownTestSuite() { delete dir_; }
 
-  static std::unique_ptr<Engine> MakeEngine(int32_t max_queued = 4096) {
+  static std::unique_ptr<Engine> MakeEngine(int32_t max_queued = 4096,
+                                            metrics::ServerMetrics* server_metrics = nullptr) {
     EngineOptions options;
+    options.metrics = server_metrics;
     options.model_dir = *dir_;
     options.parallel = {ParallelMode::kTsp, 2};
     options.kv_cache_bytes = 4 << 20;
@@ -174,6 +178,28 @@ TEST_F(EngineAsyncTest, ManyConcurrentSubmittersAllComplete) {
   }
   for (std::thread& t : clients) t.join();
   EXPECT_EQ(finished.load(), 16);
+}
+
+TEST_F(EngineAsyncTest, MetricsCountWhatWasServed) {
+  metrics::Registry registry;
+  auto server_metrics = metrics::ServerMetrics::Create(&registry);
+  ASSERT_TRUE(server_metrics.ok());
+  auto engine = MakeEngine(4096, server_metrics->get());
+  std::vector<GenerateRequest> batch;
+  batch.push_back(Greedy(7));
+  batch.push_back(Greedy(5));
+  for (const GenerateResult& r : engine->Generate(std::move(batch))) ASSERT_TRUE(r.status.ok());
+  std::this_thread::sleep_for(20ms);  // the load gauges are published after the last step
+  const std::string text = registry.RenderPrometheusText();
+  EXPECT_TRUE(metrics::ValidatePrometheusText(text).ok()) << text;
+  EXPECT_NE(text.find("tspserve:generation_tokens_total 12\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tspserve:prompt_tokens_total 10\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tspserve:request_success_total{finished_reason=\"length\"} 2\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("tspserve:time_to_first_token_seconds_count 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tspserve:num_requests_running 0\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("tspserve:collective_bytes_total{kind=\"all_gather\"} 0\n"), std::string::npos)
+      << "TSP on 2 ranks moves K/V: the all-gather counter must have grown";
 }
 
 }  // namespace
