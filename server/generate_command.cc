@@ -10,13 +10,13 @@
 
 #include "absl/strings/str_format.h"
 #include "engine/engine.h"
-#include "models/synthetic/make_model.h"
+#include "server/engine_flags.h"
 
 namespace tspserve {
 namespace {
 
 struct GenerateFlags {
-  std::string model;
+  EngineFlags engine;
   std::vector<std::string> prompts;
   SamplingParams sampling;
   StoppingCriteria stopping;
@@ -24,11 +24,7 @@ struct GenerateFlags {
   bool has_seed = false;
   bool json = false;
   bool raw_prompt = false;
-  int64_t kv_cache_mb = 256;
-  std::string parallel = "tsp";
-  std::string decode_schedule = "weight-stationary";
   bool report = false;
-  EngineOptions engine;
 };
 
 std::string_view FinishReasonName(FinishReason reason) {
@@ -92,31 +88,19 @@ void PrintResult(const std::string& prompt, const GenerateResult& r, bool json) 
 }
 
 int RunGenerate(GenerateFlags& flags) {
-  if (flags.model.empty()) {
-    absl::StatusOr<std::string> builtin = BuiltinModelDir();
-    if (!builtin.ok()) {
-      std::cerr << "generate: built-in model: " << builtin.status().message() << "\n";
-      return 1;
-    }
-    flags.model = *builtin;
+  absl::StatusOr<EngineOptions> options = ParseEngineFlags(flags.engine);
+  if (!options.ok()) {
+    std::cerr << "generate: " << options.status().message() << "\n";
+    return 2;
   }
-  flags.engine.model_dir = flags.model;
-  absl::StatusOr<ParallelMode> mode = ParseParallelMode(flags.parallel);
-  absl::StatusOr<DecodeSchedule> schedule = ParseDecodeSchedule(flags.decode_schedule);
-  for (const absl::Status& s : {mode.status(), schedule.status()}) {
-    if (!s.ok()) {
-      std::cerr << "generate: " << s.message() << "\n";
-      return 2;
-    }
+  absl::StatusOr<std::string> model_dir = ResolveModelDir(flags.engine);
+  if (!model_dir.ok()) {
+    std::cerr << "generate: " << model_dir.status().message() << "\n";
+    return 1;
   }
-  flags.engine.parallel.mode = *mode;
-  flags.engine.parallel.decode_schedule = *schedule;
-  if (*mode == ParallelMode::kTpSp && flags.engine.parallel.degree == 1) {
-    flags.engine.parallel.degree = flags.engine.parallel.tp * flags.engine.parallel.sp;
-  }
-  flags.engine.kv_cache_bytes = flags.kv_cache_mb << 20;
+  options->model_dir = *model_dir;
   if (flags.has_seed) flags.sampling.seed = flags.seed;
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(flags.engine);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*options);
   if (!engine.ok()) {
     std::cerr << "generate: " << engine.status().message() << "\n";
     return 1;
@@ -139,7 +123,7 @@ int RunGenerate(GenerateFlags& flags) {
   }
   std::cout.flush();
   PrintStats(**engine, results.size());
-  if (flags.report) PrintReport(**engine, flags.engine.parallel);
+  if (flags.report) PrintReport(**engine, options->parallel);
   return exit_code;
 }
 
@@ -149,7 +133,6 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<GenerateFlags>();
   flags->stopping.max_tokens = 16;
   CLI::App* cmd = app.add_subcommand("generate", "generate completions offline (batched)");
-  cmd->add_option("--model", flags->model, "Hugging Face model folder (default: the built-in tiny model)");
   cmd->add_option("--prompt", flags->prompts, "prompt text; repeat to batch several")->required();
   cmd->add_option("--max-tokens", flags->stopping.max_tokens, "tokens to generate at most");
   cmd->add_option("--min-tokens", flags->stopping.min_tokens, "tokens before EOS or a stop may end it");
@@ -169,17 +152,8 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--include-stop", flags->stopping.include_stop_in_output, "keep the stop string in the output");
   cmd->add_flag("--raw-prompt", flags->raw_prompt, "do not add the BOS token");
   cmd->add_flag("--json", flags->json, "one JSON object per completion");
-  cmd->add_option("--parallel", flags->parallel, "tsp (default), tp, sp or tp_sp (with --tp, --sp)");
-  cmd->add_option("--degree", flags->engine.parallel.degree, "ranks (threads on the CPU backend)");
-  cmd->add_option("--tp", flags->engine.parallel.tp, "tp_sp: ranks per tensor group");
-  cmd->add_option("--sp", flags->engine.parallel.sp, "tp_sp: sequence groups");
-  cmd->add_option("--decode-schedule", flags->decode_schedule, "TSP decode: weight-stationary or broadcast");
   cmd->add_flag("--report", flags->report, "print per-rank memory and communication on stderr");
-  cmd->add_option("--block-size", flags->engine.block_size, "tokens per KV page");
-  cmd->add_option("--kv-cache-mb", flags->kv_cache_mb, "KV cache memory per rank, MiB");
-  cmd->add_option("--num-kv-blocks", flags->engine.num_kv_blocks, "exact KV pages per rank (overrides --kv-cache-mb)");
-  cmd->add_option("--max-num-seqs", flags->engine.scheduler.max_num_seqs, "sequences per step");
-  cmd->add_option("--max-batched-tokens", flags->engine.scheduler.max_batched_tokens, "tokens per step");
+  AddEngineFlags(*cmd, flags->engine);
   cmd->callback([flags, exit_code] { *exit_code = RunGenerate(*flags); });
 }
 

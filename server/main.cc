@@ -4,6 +4,7 @@
 #include "engine/common/check.h"
 #include "server/generate_command.h"
 #include "server/make_model_command.h"
+#include "server/serve_command.h"
 
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tspserve::AddGenerateCommand(app, &exit_code);
   tspserve::AddMakeModelCommand(app, &exit_code);
+  tspserve::AddServeCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,0 +1,197 @@
+// `tspserve serve` as a user runs it: a child process on a free port with the built-in model (TSP
+// on 2 ranks), queried by the C++ and Python example clients, then drained by SIGTERM.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace tspserve {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout only
+};
+
+// Runs a shell command; stderr goes to the test's log.
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
+  result.exit_code = WEXITSTATUS(pclose(pipe));
+  return result;
+}
+
+// A `tspserve serve` child whose stderr the test reads line by line.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::vector<std::string>& args) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDERR_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+      std::vector<char*> argv;
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    stderr_fd_ = fds[0];
+    fcntl(stderr_fd_, F_SETFL, O_NONBLOCK);
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stderr_fd_ >= 0) close(stderr_fd_);
+  }
+
+  // Reads stderr until it holds `text` or `timeout` passes; true when found.
+  bool WaitFor(const std::string& text, std::chrono::seconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (log_.find(text) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left <= 0ms) return false;
+      pollfd p{stderr_fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = read(stderr_fd_, buffer, sizeof(buffer));
+      if (n == 0) return false;  // the child closed stderr (exited)
+      if (n > 0) log_.append(buffer, static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // The address after "listening on ", once logged.
+  std::string Address() const {
+    const std::string key = "listening on ";
+    const size_t at = log_.find(key);
+    if (at == std::string::npos) return "";
+    const size_t end = log_.find('\n', at);
+    return log_.substr(at + key.size(), end - at - key.size());
+  }
+  // Sends `signal` and waits up to `timeout` for the exit code (-1: still running or killed).
+  int SignalAndWait(int signal, std::chrono::seconds timeout) {
+    kill(pid_, signal);
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        DrainLog();
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+  const std::string& log() const { return log_; }
+
+ private:
+  // After the child exited: reads what is left of its stderr.
+  void DrainLog() {
+    char buffer[4096];
+    ssize_t n;
+    while ((n = read(stderr_fd_, buffer, sizeof(buffer))) > 0) log_.append(buffer, static_cast<size_t>(n));
+  }
+
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  bool exited_ = false;
+  std::string log_;
+};
+
+// A Python 3 that has grpc, or "" when none does.
+std::string PythonWithGrpc() {
+  for (const char* python : {"/usr/bin/python3", "python3"}) {
+    if (RunCommand(std::string(python) + " -c 'import grpc, google.protobuf' 2>/dev/null").exit_code == 0) {
+      return python;
+    }
+  }
+  return "";
+}
+
+class ServeE2eTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    cache_ = fs::path(testing::TempDir()) / "serve_e2e_cache";
+    setenv("TSPSERVE_CACHE_DIR", cache_.c_str(), 1);
+  }
+  fs::path cache_;
+};
+
+TEST_F(ServeE2eTest, ClientsStreamTheOfflineCompletionAndSigtermDrains) {
+  ServeProcess serve({TSPSERVE_BINARY, "serve", "--port", "0", "--degree", "2", "--grace-seconds", "5"});
+  ASSERT_TRUE(serve.WaitFor("serve: serving", 120s)) << serve.log();
+  const std::string address = serve.Address();
+  ASSERT_FALSE(address.empty()) << serve.log();
+  EXPECT_EQ(address.rfind("127.0.0.1:", 0), 0u) << address;
+
+  const std::string prompt = "'The capital of France is'";
+  const CommandResult offline = RunCommand(std::string(TSPSERVE_BINARY) + " generate --degree 2 --temperature 0 --max-tokens 10 --prompt " + prompt);
+  ASSERT_EQ(offline.exit_code, 0);
+  const CommandResult cpp = RunCommand(std::string(TSPSERVE_CLIENT) + " --target " + address +
+                                " --max-tokens 10 --prompt " + prompt);
+  EXPECT_EQ(cpp.exit_code, 0);
+  EXPECT_EQ(cpp.out, offline.out) << "the streamed greedy text differs from tspserve generate";
+
+  const std::string python = PythonWithGrpc();
+  if (python.empty()) {
+    std::cerr << "SKIPPED the Python client: no python3 with grpc (install python3-grpcio)\n";
+  } else {
+    const CommandResult py = RunCommand(python + " " + PYTHON_CLIENT + " --target " + address +
+                                 " --max-tokens 10 --prompt " + prompt);
+    EXPECT_EQ(py.exit_code, 0);
+    EXPECT_EQ(py.out, offline.out);
+  }
+
+  EXPECT_EQ(serve.SignalAndWait(SIGTERM, 30s), 0) << serve.log();
+  EXPECT_NE(serve.log().find("draining"), std::string::npos) << serve.log();
+}
+
+TEST_F(ServeE2eTest, PythonClientRuns) {
+  const std::string python = PythonWithGrpc();
+  if (python.empty()) GTEST_SKIP() << "no python3 with grpc: install python3-grpcio";
+  ServeProcess serve({TSPSERVE_BINARY, "serve", "--port", "0", "--degree", "2", "--api-key", "k"});
+  ASSERT_TRUE(serve.WaitFor("serve: serving", 120s)) << serve.log();
+  const std::string base = python + " " + PYTHON_CLIENT + " --target " + serve.Address() +
+                           " --max-tokens 4 --prompt hello";
+  const CommandResult without_key = RunCommand(base + " 2>/dev/null");
+  EXPECT_EQ(without_key.exit_code, 1) << "the API key must be enforced";
+  const CommandResult with_key = RunCommand(base + " --api-key k");
+  EXPECT_EQ(with_key.exit_code, 0);
+  EXPECT_FALSE(with_key.out.empty());
+  EXPECT_EQ(serve.SignalAndWait(SIGINT, 30s), 0) << serve.log();
+}
+
+TEST_F(ServeE2eTest, BadFlagsFailWithAMessage) {
+  ServeProcess serve({TSPSERVE_BINARY, "serve", "--port", "0", "--parallel", "bogus"});
+  EXPECT_TRUE(serve.WaitFor("--parallel", 30s)) << serve.log();
+  ServeProcess tls({TSPSERVE_BINARY, "serve", "--port", "0", "--tls-cert", "/nonexistent/cert.pem"});
+  EXPECT_TRUE(tls.WaitFor("--tls-key", 30s)) << tls.log();
+}
+
+}  // namespace
+}  // namespace tspserve
