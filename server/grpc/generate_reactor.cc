@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/common/check.h"
 #include "server/grpc/auth.h"
 #include "server/grpc/request_conversion.h"
 #include "server/grpc/status_conversion.h"
@@ -82,9 +83,28 @@ grpc::Status GenerateReactor::Submit(const v1::GenerateRequest& request) {
   return grpc::Status::OK;
 }
 
+namespace {
+
+// One structured line per finished request (key=value pairs, request id first).
+void LogFinished(const std::string& request_id, const RequestOutput& output) {
+  LOG(INFO) << "request_id=" << request_id
+            << " finish_reason=" << v1::FinishReason_Name(ToWireFinishReason(output.finish_reason))
+            << " prompt_tokens=" << output.prompt_tokens
+            << " completion_tokens=" << output.completion_tokens
+            << " preemptions=" << output.num_preemptions
+            << " queue_s=" << output.timings.first_scheduled
+            << " ttft_s=" << output.timings.first_token << " e2e_s=" << output.timings.finished
+            << (output.status.ok() ? "" : " error=\"" + std::string(output.status.message()) + "\"");
+}
+
+}  // namespace
+
 void GenerateReactor::Push(const RequestOutput& output) {
   std::vector<v1::GenerateResponse> responses = ToResponses(output, request_id_);
-  if (output.finished) ReleaseRequestId();
+  if (output.finished) {
+    LogFinished(request_id_, output);
+    ReleaseRequestId();
+  }
   Action action;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,8 +1,11 @@
 // `tspserve serve` as a user runs it: a child process on a free port with the built-in model (TSP
 // on 2 ranks), queried by the C++ and Python example clients, then drained by SIGTERM.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "engine/metrics/text_validator.h"
 
 namespace tspserve {
 namespace {
@@ -169,6 +174,64 @@ TEST_F(ServeE2eTest, ClientsStreamTheOfflineCompletionAndSigtermDrains) {
 
   EXPECT_EQ(serve.SignalAndWait(SIGTERM, 30s), 0) << serve.log();
   EXPECT_NE(serve.log().find("draining"), std::string::npos) << serve.log();
+}
+
+// GET `path` from host:port over plain HTTP/1.0; returns status line and body ("" on failure).
+std::string HttpGet(const std::string& address, const std::string& path) {
+  const size_t colon = address.rfind(':');
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (fd >= 0) close(fd);
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  if (write(fd, request.data(), request.size()) < 0) {
+    close(fd);
+    return "";
+  }
+  std::string response;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<size_t>(n));
+  close(fd);
+  return response;
+}
+
+std::string Body(const std::string& response) {
+  const size_t at = response.find("\r\n\r\n");
+  return at == std::string::npos ? "" : response.substr(at + 4);
+}
+
+TEST_F(ServeE2eTest, MetricsCountTheRequestsServed) {
+  ServeProcess serve({TSPSERVE_BINARY, "serve", "--port", "0", "--metrics-port", "0", "--degree", "2"});
+  ASSERT_TRUE(serve.WaitFor("serve: serving", 120s)) << serve.log();
+  const std::string key = "metrics on ";
+  const size_t at = serve.log().find(key);
+  ASSERT_NE(at, std::string::npos) << serve.log();
+  const std::string metrics_address =
+      serve.log().substr(at + key.size(), serve.log().find('\n', at) - at - key.size());
+  EXPECT_EQ(HttpGet(metrics_address, "/health").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(HttpGet(metrics_address, "/ready").rfind("HTTP/1.1 200", 0), 0u);
+  for (int i = 0; i < 2; ++i) {
+    const CommandResult r = RunCommand(std::string(TSPSERVE_CLIENT) + " --target " + serve.Address() +
+                                       " --max-tokens 10 --prompt 'count me'");
+    ASSERT_EQ(r.exit_code, 0);
+  }
+  const std::string text = Body(HttpGet(metrics_address, "/metrics"));
+  EXPECT_TRUE(metrics::ValidatePrometheusText(text).ok()) << text;
+  for (const char* sample : {"tspserve:request_success_total{finished_reason=\"length\"} 2\n",
+                             "tspserve:generation_tokens_total 20\n",
+                             "tspserve:e2e_request_latency_seconds_count 2\n",
+                             "tspserve:num_requests_running 0\n"}) {
+    EXPECT_NE(text.find(sample), std::string::npos) << sample << " not in\n" << text;
+  }
+  EXPECT_EQ(serve.SignalAndWait(SIGTERM, 30s), 0) << serve.log();
+  EXPECT_NE(serve.log().find("finish_reason=FINISH_REASON_LENGTH prompt_tokens="), std::string::npos)
+      << "one structured log line per request:\n" << serve.log();
 }
 
 TEST_F(ServeE2eTest, PythonClientRuns) {
