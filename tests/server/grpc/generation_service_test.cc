@@ -1,5 +1,8 @@
 // The gRPC API end to end over loopback: TSP on 2 ranks (CPU) behind an in-process server.
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -452,6 +455,42 @@ TEST(GenerationServerTest, ShutdownCancelsStreamsStillRunningAfterTheGrace) {
     load = s->engine->GetLoad();
   }
   EXPECT_EQ(load.running + load.waiting, 0);
+}
+
+}  // namespace
+}  // namespace tspserve
+
+namespace tspserve {
+namespace {
+
+// TLS from certificate files: a client trusting the server's self-signed certificate streams as
+// usual; a plaintext client cannot connect.
+TEST(GenerationServerTest, TlsFromCertificateFiles) {
+  const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "tspserve_tls";
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + key + " -out " + cert +
+      " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl is not installed";
+  GrpcServerOptions options;
+  options.tls_cert_file = cert;
+  options.tls_key_file = key;
+  std::unique_ptr<TestServer> s = StartTestServer(TinyEngineOptions(), options);
+  std::ifstream in(cert);
+  const std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem;
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto channel = grpc::CreateCustomChannel(s->server->address(), grpc::SslCredentials(ssl), args);
+  auto secure = v1::Generation::NewStub(channel);
+  const StreamResult ok = RunGenerate(*secure, GreedyRequest({1, 2, 3}, 4));
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+  EXPECT_EQ(ok.tokens.size(), 4u);
+  const StreamResult plain = RunGenerate(*s->stub, GreedyRequest({1, 2, 3}, 4), std::chrono::seconds(2));
+  EXPECT_FALSE(plain.status.ok()) << "a plaintext client reached a TLS server";
 }
 
 }  // namespace
