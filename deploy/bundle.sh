@@ -6,6 +6,8 @@
 #
 #   deploy/bundle.sh OUT build/server/tspserve [more binaries...]
 #
+# Debug symbols are stripped (set TSPSERVE_BUNDLE_KEEP_DEBUG=1 to keep them). To move the folder
+# as one file: `tar -C OUT/.. -cJf bundle.tar.xz $(basename OUT)`.
 # Needs patchelf (Debian package `patchelf`).
 set -euo pipefail
 
@@ -32,6 +34,7 @@ mkdir -p "$out/bin" "$out/lib"
 for binary in "$@"; do
   [ -x "$binary" ] || { echo "bundle: $binary is not an executable" >&2; exit 1; }
   cp -f "$binary" "$out/bin/"
+  [ "${TSPSERVE_BUNDLE_KEEP_DEBUG:-0}" = 1 ] || strip --strip-debug "$out/bin/$(basename "$binary")"
   patchelf --set-rpath '$ORIGIN/../lib' "$out/bin/$(basename "$binary")"
   # ldd lists the whole closure; "not found" is fatal (the bundle would not run).
   if ldd "$binary" | grep -q "not found"; then
@@ -45,6 +48,7 @@ for binary in "$@"; do
     if [ ! -e "$out/lib/$name" ]; then
       cp -fL "$lib" "$out/lib/$name"
       chmod u+w "$out/lib/$name"
+      [ "${TSPSERVE_BUNDLE_KEEP_DEBUG:-0}" = 1 ] || strip --strip-debug "$out/lib/$name"
       patchelf --set-rpath '$ORIGIN' "$out/lib/$name"
     fi
   done
