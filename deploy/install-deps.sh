@@ -8,7 +8,7 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev nlohmann-json3-dev libpcre2-dev libopenblas-dev libcli11-dev
   libgtest-dev libgmock-dev
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc libcpp-httplib-dev
-  python3 python3-grpcio patchelf openssl
+  python3 python3-grpcio python3-yaml docker-compose patchelf openssl
 )
 
 missing=()
