@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "clients/tspload/health.grpc.pb.h"
+#include "health/v1/health.grpc.pb.h"
 
 namespace tspserve::tspload {
 namespace {

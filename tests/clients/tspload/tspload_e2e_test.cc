@@ -21,6 +21,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/testing/serve_process.h"
+
 namespace tspserve {
 namespace {
 
@@ -44,62 +46,14 @@ CommandResult RunCommand(const std::string& command) {
   return result;
 }
 
-// `tspserve serve --port 0 --degree 2` as a child; its gRPC address is read from its stderr.
-class Server {
- public:
-  Server() {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      execl(TSPSERVE_BINARY, TSPSERVE_BINARY, "serve", "--port", "0", "--degree", "2", nullptr);
-      _exit(127);
-    }
-    close(fds[1]);
-    fd_ = fds[0];
-  }
-  ~Server() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (fd_ >= 0) close(fd_);
-  }
-
-  // Reads stderr until "listening on HOST:PORT" appears; "" on timeout or exit.
-  std::string WaitForAddress(std::chrono::seconds timeout) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    const std::string key = "listening on ";
-    while (std::chrono::steady_clock::now() < end) {
-      const size_t at = log_.find(key);
-      const size_t eol = at == std::string::npos ? at : log_.find('\n', at);
-      if (eol != std::string::npos) return log_.substr(at + key.size(), eol - at - key.size());
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buffer[4096];
-      const ssize_t n = read(fd_, buffer, sizeof(buffer));
-      if (n <= 0) return "";
-      log_.append(buffer, static_cast<size_t>(n));
-    }
-    return "";
-  }
-  const std::string& log() const { return log_; }
-
- private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  std::string log_;
-};
-
 class TsploadE2eTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     setenv("TSPSERVE_CACHE_DIR", (fs::path(testing::TempDir()) / "tspload_e2e_cache").c_str(), 1);
-    server_ = new Server();
-    address_ = server_->WaitForAddress(std::chrono::seconds(60));
+    server_ = new ServeProcess({TSPSERVE_BINARY, "serve", "--port", "0", "--degree", "2"});
+    server_->WaitFor("listening on ", std::chrono::seconds(60));
+    server_->WaitFor("serve: serving", std::chrono::seconds(60));
+    address_ = server_->Address();
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -120,11 +74,11 @@ class TsploadE2eTest : public testing::Test {
     return json::parse(in, nullptr, /*allow_exceptions=*/false);
   }
 
-  static Server* server_;
+  static ServeProcess* server_;
   static std::string address_;
 };
 
-Server* TsploadE2eTest::server_ = nullptr;
+ServeProcess* TsploadE2eTest::server_ = nullptr;
 std::string TsploadE2eTest::address_;
 
 // What every run must satisfy: all n requests completed with exactly output_len tokens each and

@@ -11,7 +11,7 @@
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
-#include "health_check.grpc.pb.h"
+#include "health/v1/health.grpc.pb.h"
 #include "tests/server/grpc/test_server.h"
 
 namespace tspserve {

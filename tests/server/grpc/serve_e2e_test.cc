@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/metrics/text_validator.h"
+#include "tests/testing/serve_process.h"
 
 namespace tspserve {
 namespace {
@@ -44,89 +45,6 @@ CommandResult RunCommand(const std::string& command) {
   result.exit_code = WEXITSTATUS(pclose(pipe));
   return result;
 }
-
-// A `tspserve serve` child whose stderr the test reads line by line.
-class ServeProcess {
- public:
-  explicit ServeProcess(const std::vector<std::string>& args) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      std::vector<char*> argv;
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    stderr_fd_ = fds[0];
-    fcntl(stderr_fd_, F_SETFL, O_NONBLOCK);
-  }
-  ~ServeProcess() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (stderr_fd_ >= 0) close(stderr_fd_);
-  }
-
-  // Reads stderr until it holds `text` or `timeout` passes; true when found.
-  bool WaitFor(const std::string& text, std::chrono::seconds timeout) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    while (log_.find(text) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-      if (left <= 0ms) return false;
-      pollfd p{stderr_fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buffer[4096];
-      const ssize_t n = read(stderr_fd_, buffer, sizeof(buffer));
-      if (n == 0) return false;  // the child closed stderr (exited)
-      if (n > 0) log_.append(buffer, static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // The address after "listening on ", once logged.
-  std::string Address() const {
-    const std::string key = "listening on ";
-    const size_t at = log_.find(key);
-    if (at == std::string::npos) return "";
-    const size_t end = log_.find('\n', at);
-    return log_.substr(at + key.size(), end - at - key.size());
-  }
-  // Sends `signal` and waits up to `timeout` for the exit code (-1: still running or killed).
-  int SignalAndWait(int signal, std::chrono::seconds timeout) {
-    kill(pid_, signal);
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        DrainLog();
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-  const std::string& log() const { return log_; }
-
- private:
-  // After the child exited: reads what is left of its stderr.
-  void DrainLog() {
-    char buffer[4096];
-    ssize_t n;
-    while ((n = read(stderr_fd_, buffer, sizeof(buffer))) > 0) log_.append(buffer, static_cast<size_t>(n));
-  }
-
-  pid_t pid_ = -1;
-  int stderr_fd_ = -1;
-  bool exited_ = false;
-  std::string log_;
-};
 
 // A Python 3 that has grpc, or "" when none does.
 std::string PythonWithGrpc() {
@@ -209,11 +127,8 @@ std::string Body(const std::string& response) {
 TEST_F(ServeE2eTest, MetricsCountTheRequestsServed) {
   ServeProcess serve({TSPSERVE_BINARY, "serve", "--port", "0", "--metrics-port", "0", "--degree", "2"});
   ASSERT_TRUE(serve.WaitFor("serve: serving", 120s)) << serve.log();
-  const std::string key = "metrics on ";
-  const size_t at = serve.log().find(key);
-  ASSERT_NE(at, std::string::npos) << serve.log();
-  const std::string metrics_address =
-      serve.log().substr(at + key.size(), serve.log().find('\n', at) - at - key.size());
+  const std::string metrics_address = serve.LoggedAfter("metrics on ");
+  ASSERT_FALSE(metrics_address.empty()) << serve.log();
   EXPECT_EQ(HttpGet(metrics_address, "/health").rfind("HTTP/1.1 200", 0), 0u);
   EXPECT_EQ(HttpGet(metrics_address, "/ready").rfind("HTTP/1.1 200", 0), 0u);
   for (int i = 0; i < 2; ++i) {
