@@ -258,13 +258,7 @@ void Engine::PublishLoad() {
 
 // Adds the collective time and bytes of all ranks since the last call.
 void Engine::RecordCollectives() {
-  CommStats total;
-  for (const RankReport& r : executor_->Reports()) {
-    for (int k = 0; k < kNumCollectiveKinds; ++k) {
-      total.bytes_sent[k] += r.comm.bytes_sent[k];
-      total.seconds[k] += r.comm.seconds[k];
-    }
-  }
+  const CommStats total = executor_->TotalCommStats();
   for (int k = 0; k < kNumCollectiveKinds; ++k) {
     const int64_t bytes = total.bytes_sent[k] - comm_recorded_.bytes_sent[k];
     const double seconds = total.seconds[k] - comm_recorded_.seconds[k];

@@ -14,7 +14,7 @@ ShardedKvCache::ShardedKvCache(int32_t degree, int32_t num_blocks_per_rank, int3
   }
 }
 
-bool ShardedKvCache::Holds(SeqId id) const {
+bool ShardedKvCache::Contains(SeqId id) const {
   for (const auto& r : ranks_) {
     if (r->Contains(id)) return true;
   }

@@ -43,7 +43,7 @@ class ShardedKvCache {
   void Free(SeqId id);
   // Drops the sequence's tokens at positions >= num_positions_kept on every rank.
   void Truncate(SeqId id, int32_t num_positions_kept);
-  bool Contains(SeqId id) const { return ranks_[0]->Contains(id) || Holds(id); }
+  bool Contains(SeqId id) const;  // on any rank
 
   PagedKvCache& rank(int32_t r) { return *ranks_[static_cast<size_t>(r)]; }
   const PagedKvCache& rank(int32_t r) const { return *ranks_[static_cast<size_t>(r)]; }
@@ -53,7 +53,6 @@ class ShardedKvCache {
   absl::Status CheckIntegrity() const;
 
  private:
-  bool Holds(SeqId id) const;
   int32_t NumTokens(SeqId id) const;
 
   KvPlacement placement_;

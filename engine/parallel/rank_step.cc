@@ -99,7 +99,6 @@ std::vector<RankStep> LayOutStep(const BatchPlan& plan, const std::vector<std::v
   for (int32_t r = 0; r < kv.degree(); ++r) {
     RankStep& step = steps[static_cast<size_t>(r)];
     step.rank = r;
-    step.degree = kv.degree();
     step.prefill_only = prefill_only;
     step.all = AllTokens(plan, slots, kv.rank(r), r);
     if (prefill_only) FillLocal(plan, slots, kv.degree(), step);

@@ -12,8 +12,7 @@
 namespace tspserve {
 
 struct RankStep {
-  int32_t rank = 0;
-  int32_t degree = 1;
+  int32_t rank = 0;  // the page-table rank (the sequence group under TP x SP)
   // Every entry is a whole prompt from position 0: the sequence-sharded prefill applies.
   bool prefill_only = false;
   // Every token of the step in plan order. slot_mapping: this rank's slot, or -1 when another

@@ -162,6 +162,16 @@ std::vector<RankReport> ParallelExecutor::Reports() const {
   return reports;
 }
 
+CommStats ParallelExecutor::TotalCommStats() const {
+  CommStats total;
+  for (const Rank& rank : ranks_) {
+    for (const Communicator* c : {rank.comm.get(), rank.tensor_comm.get(), rank.sequence_comm.get()}) {
+      if (c != nullptr) total = Sum(total, c->stats());
+    }
+  }
+  return total;
+}
+
 void ParallelExecutor::ResetCommStats() {
   for (Rank& rank : ranks_) {
     for (Communicator* c : {rank.comm.get(), rank.tensor_comm.get(), rank.sequence_comm.get()}) {

@@ -55,6 +55,8 @@ class ParallelExecutor {
   const ShardedKvCache& kv_cache() const { return *kv_; }
   const ParallelConfig& parallel() const { return options_.parallel; }
   std::vector<RankReport> Reports() const;
+  // Bytes sent and time spent in collectives, by kind, summed over every rank and mesh group.
+  CommStats TotalCommStats() const;
   void ResetCommStats();
 
  private:
