@@ -48,6 +48,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
                    Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
   ExecutorOptions executor_options;
   executor_options.parallel = options.parallel;
+  executor_options.device = options.device;
+  executor_options.gpu_memory_utilization = options.gpu_memory_utilization;
   executor_options.block_size = options.block_size;
   executor_options.kv_cache_bytes = options.kv_cache_bytes;
   executor_options.num_kv_blocks = options.num_kv_blocks;

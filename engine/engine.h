@@ -40,8 +40,10 @@ namespace tspserve {
 struct EngineOptions {
   std::string model_dir;
   ParallelConfig parallel;               // mode, degree and decode schedule (default: TSP on 1 rank)
+  Device device = Device::kCpu;          // kCuda: rank r on GPU r, bf16, NCCL
+  double gpu_memory_utilization = 0.9;   // CUDA with kv_cache_bytes == 0: see ExecutorOptions
   int32_t block_size = 16;
-  int64_t kv_cache_bytes = 256ll << 20;  // memory for KV pages per rank
+  int64_t kv_cache_bytes = 256ll << 20;  // memory for KV pages per rank (0 on CUDA: from free memory)
   int32_t num_kv_blocks = 0;             // > 0: exactly this many pages per rank (overrides the bytes)
   SchedulerOptions scheduler;
   int32_t max_queued_requests = 4096;    // waiting requests beyond this are refused (Unavailable)

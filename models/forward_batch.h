@@ -17,8 +17,9 @@ struct ForwardBatch {
   // pages [page_start[s], page_start[s+1]).
   std::vector<int32_t> query_start;
   std::vector<int32_t> page_start;
-  // Per page, P entries (see engine/kv/paged_kv_cache.h: a page holds consecutive positions).
-  std::vector<int32_t> page_block;
+  // Per page, P entries: a run of consecutive slots holding consecutive positions (see
+  // engine/backend/attention_metadata.h).
+  std::vector<int32_t> page_first_slot;
   std::vector<int32_t> page_first_position;
   std::vector<int32_t> page_num_tokens;
   // Rows of the token list whose logits are wanted, in output order.

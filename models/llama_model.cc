@@ -84,7 +84,7 @@ absl::StatusOr<Tensor> LlamaModel::Scratch(int slot, DType dtype, int64_t rows, 
 
 absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b) {
   const size_t bytes = ArrayBytes(b.token_ids) + ArrayBytes(b.positions) + ArrayBytes(b.slot_mapping) +
-                       ArrayBytes(b.query_start) + ArrayBytes(b.page_start) + ArrayBytes(b.page_block) +
+                       ArrayBytes(b.query_start) + ArrayBytes(b.page_start) + ArrayBytes(b.page_first_slot) +
                        ArrayBytes(b.page_first_position) + ArrayBytes(b.page_num_tokens) +
                        ArrayBytes(b.logit_rows);
   Buffer& buffer = metadata_[static_cast<size_t>(slot)];
@@ -105,7 +105,7 @@ absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b
   up.meta.slot_mapping = upload(b.slot_mapping, DType::kI64);
   up.meta.query_start = upload(b.query_start, DType::kI32);
   up.meta.page_start = upload(b.page_start, DType::kI32);
-  up.meta.page_block = upload(b.page_block, DType::kI32);
+  up.meta.page_first_slot = upload(b.page_first_slot, DType::kI32);
   up.meta.page_first_position = upload(b.page_first_position, DType::kI32);
   up.meta.page_num_tokens = upload(b.page_num_tokens, DType::kI32);
   up.logit_rows = upload(b.logit_rows, DType::kI32);
@@ -114,6 +114,9 @@ absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b
   for (int32_t s = 0; s < b.num_seqs(); ++s) {
     up.meta.max_query_len = std::max(up.meta.max_query_len, b.query_start[s + 1] - b.query_start[s]);
     up.meta.max_pages = std::max(up.meta.max_pages, b.page_start[s + 1] - b.page_start[s]);
+    int64_t keys = 0;
+    for (int32_t p = b.page_start[s]; p < b.page_start[s + 1]; ++p) keys += b.page_num_tokens[p];
+    up.meta.max_keys = std::max(up.meta.max_keys, keys);
   }
   return up;
 }

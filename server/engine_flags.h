@@ -16,11 +16,12 @@ struct EngineFlags {
   std::string model;  // empty: the built-in tiny model
   std::string parallel = "tsp";
   std::string decode_schedule = "weight-stationary";
-  int64_t kv_cache_mb = 256;
+  std::string device = "auto";
+  int64_t kv_cache_mb = 0;  // 0: 256 MiB on the CPU, what --gpu-memory-utilization leaves on CUDA
   EngineOptions engine;  // degree, tp, sp, block size, page count and scheduler limits
 };
 
-// Adds --model, --parallel, --degree, --tp, --sp, --decode-schedule, --block-size, --kv-cache-mb,
+// Adds --model, --device, --gpu-memory-utilization, --parallel, --degree, --tp, --sp, --decode-schedule, --block-size, --kv-cache-mb,
 // --num-kv-blocks, --max-num-seqs, --max-batched-tokens and --max-queued-requests to `cmd`, bound
 // to `flags` (which must outlive the parse).
 void AddEngineFlags(CLI::App& cmd, EngineFlags& flags);

@@ -15,12 +15,18 @@ struct AttentionMetadata {
   int32_t num_tokens = 0;       // T, rows of Q
   int32_t max_query_len = 0;    // longest query run of one sequence (kernel launch shapes)
   int32_t max_pages = 0;        // most pages of one sequence
+  int64_t max_keys = 0;         // most cached keys (sum of page_num_tokens) of one sequence
   Tensor query_start;           // [num_seqs + 1]: sequence s owns Q rows [query_start[s], query_start[s+1])
   Tensor query_positions;       // [T]: global position of each query token (the causal mask)
   Tensor page_start;            // [num_seqs + 1]: sequence s owns pages [page_start[s], page_start[s+1])
-  Tensor page_block;            // [P]: block id of each page in the layer's K/V cache
-  Tensor page_first_position;   // [P]: global position of the page's first slot
-  Tensor page_num_tokens;       // [P]: filled slots; slot i holds position first_position + i
+  // A page is a run of consecutive cache slots holding consecutive positions: slot
+  // first_slot + i holds position first_position + i, for i < num_tokens. Slots index the cache
+  // viewed as [num_blocks * block_size, n_kv, head_dim]: a paged-cache page starts at
+  // block * block_size and holds at most block_size tokens; a gathered K/V run (sequence-sharded
+  // prefill) is one page however long it is.
+  Tensor page_first_slot;       // [P]
+  Tensor page_first_position;   // [P]
+  Tensor page_num_tokens;       // [P]
   Tensor slot_mapping;          // [T] I64: cache slot (block * block_size + offset) where each new
                                 // token's K/V is written; -1 when another rank stores it
 };

@@ -46,6 +46,15 @@ class Backend {
   virtual void CopyFromHost(const Tensor& dst, const void* host_src) = 0;  // dst contiguous
   virtual void CopyToHost(void* host_dst, const Tensor& src) = 0;         // src contiguous
   virtual void Synchronize() = 0;
+  // The native stream ops are issued on (a cudaStream_t on CUDA, null on the CPU): a device
+  // communicator orders its collectives against it.
+  virtual void* stream() const { return nullptr; }
+  // Free and total bytes of the device's memory (zeros on the CPU, where the KV budget is explicit).
+  struct MemoryInfo {
+    int64_t free_bytes = 0;
+    int64_t total_bytes = 0;
+  };
+  virtual MemoryInfo DeviceMemory() const { return {}; }
 
   // ---- ops ----
   // out[t] = table[ids[t] - vocab_begin] when the id falls in this shard's rows, else zeros.
@@ -90,6 +99,12 @@ class Backend {
   virtual void CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) = 0;
   // out[i] = x[rows[i]]. x [T, H]; rows [S] I32; out [S, H].
   virtual void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) = 0;
+  // Fills t (compute_dtype, contiguous) with values uniform in [-scale, scale): element i gets
+  // (2u - 1) * scale, u = (SplitMix64(seed + i * 0x9E3779B97F4A7C15) >> 40) * 2^-24, with
+  // SplitMix64(x): x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9; x = (x ^ (x >> 27)) * 0x94D049BB133111EB;
+  // x ^ (x >> 31). The same on every backend (up to rounding to compute_dtype), so benchmarks make
+  // shape-only models on the device without checkpoint files.
+  virtual void FillRandom(const Tensor& t, uint64_t seed, float scale) = 0;
   // Copies whole blocks of every given layer's cache (copy-on-write after a fork).
   virtual void CopyBlocks(std::span<const KvLayer> layers, std::span<const BlockCopyOp> copies) = 0;
   // Converts F32 host data into a tensor of compute_dtype on the device.

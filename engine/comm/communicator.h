@@ -113,6 +113,19 @@ class Communicator {
   // independent of this one (either may be used or destroyed first).
   virtual std::unique_ptr<Communicator> Split(int color, int key) = 0;
 
+  // Overlap control for device implementations, whose collectives run on a communication stream
+  // after the work already issued on the rank's compute stream. By default the compute stream then
+  // waits for each collective before later work. While deferred, collectives do not block the
+  // compute stream; WaitDeferred() makes it wait for every collective issued so far (issue the next
+  // shard's transfer deferred, compute on the current shard, then WaitDeferred()). The caller must
+  // not touch a deferred collective's buffers before WaitDeferred(). Host implementations complete
+  // each collective before returning, so these are no-ops there.
+  virtual void SetDeferred(bool deferred) {}
+  virtual void WaitDeferred() {}
+  // Device implementations time collectives with events and add the times (to seconds[kind]) of
+  // those that have completed; call it after synchronizing the rank's compute stream.
+  virtual void FlushStats() {}
+
   const CommStats& stats() const { return stats_; }
   void ResetStats() { stats_ = CommStats{}; }
 

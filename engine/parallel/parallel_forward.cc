@@ -50,20 +50,26 @@ absl::Status ParallelForward::Embed(const Tensor& token_ids, const Tensor& out) 
   return absl::OkStatus();
 }
 
-// Rank `owner`'s attention shard of `layer`, broadcast from it (every rank calls this in turn).
-absl::StatusOr<AttentionShardWeights> ParallelForward::AttentionShard(int64_t layer, int32_t owner) {
+// Every rank calls this for the same (layer, owner) in the same order.
+absl::StatusOr<AttentionShardWeights> ParallelForward::IssueAttentionShard(int64_t layer, int32_t owner,
+                                                                           int buffer) {
   const LayerWeights& own = model_.weights().layers[static_cast<size_t>(layer)];
   if (config_.degree == 1) return own.attention;
   const ShardLayout shard = ShardOf(owner);
-  const int64_t bytes =
-      static_cast<int64_t>(AttentionShardBytes(model_.config(), shard, dtype_));
+  const int64_t bytes = static_cast<int64_t>(AttentionShardBytes(model_.config(), shard, dtype_));
+  Tensor target;
   if (owner == comm_.rank()) {
-    comm_.Broadcast(own.attention_buffer.AsTensor(DType::kU8, {bytes}), owner);
-    return own.attention;
+    target = own.attention_buffer.AsTensor(DType::kU8, {bytes});
+  } else {
+    ASSIGN_OR_RETURN(Tensor scratch, model_.Scratch(buffer == 0 ? kWeightShardA : kWeightShardB, DType::kU8,
+                                                    1, bytes, MemoryKind::kWorkspace));
+    target = scratch.View({bytes});
   }
-  ASSIGN_OR_RETURN(Tensor buffer, model_.Scratch(kWeightShard, DType::kU8, 1, bytes, MemoryKind::kWorkspace));
-  comm_.Broadcast(buffer.View({bytes}), owner);
-  return AttentionShardViews(model_.config(), shard, dtype_, buffer.data(), buffer.device());
+  comm_.SetDeferred(true);
+  comm_.Broadcast(target, owner);
+  comm_.SetDeferred(false);
+  if (owner == comm_.rank()) return own.attention;
+  return AttentionShardViews(model_.config(), shard, dtype_, target.data(), target.device());
 }
 
 // out = sum over all MLP shards s of mlp_s(x): the shards travel round the ring (send to rank
@@ -83,12 +89,15 @@ absl::Status ParallelForward::MlpRing(int64_t layer, const Tensor& x, const Tens
   MlpShardWeights current = own.mlp;
   for (int32_t step = 0; step < n; ++step) {
     const Tensor& next = ring[step % 2];
-    if (step + 1 < n) {
+    if (step + 1 < n) {  // the next shard travels while this one computes
       const Communicator::PeerOp send{(p + 1) % n, current_bytes};
       const Communicator::PeerOp recv{(p + n - 1) % n, next};
+      comm_.SetDeferred(true);
       comm_.SendRecv({&send, 1}, {&recv, 1});
+      comm_.SetDeferred(false);
     }
     model_.Mlp(current, x, gate_up, act, out, /*accumulate=*/step > 0);
+    comm_.WaitDeferred();
     // Every MLP shard has the same shape, so rank p's layout views any of them.
     current = MlpShardViews(model_.config(), model_.layout(), dtype_, next.data(), next.device());
     current_bytes = next;

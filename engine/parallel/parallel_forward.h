@@ -46,7 +46,10 @@ class ParallelForward {
   void InputNorm(int64_t layer, const Tensor& x, const Tensor& y, const Tensor& normed);
   absl::Status Embed(const Tensor& token_ids, const Tensor& out);
   absl::StatusOr<std::vector<float>> LmHead(const Tensor& hidden, std::span<const int32_t> order);
-  absl::StatusOr<AttentionShardWeights> AttentionShard(int64_t layer, int32_t owner);
+  // Issues, deferred, the broadcast of rank `owner`'s attention shard of `layer` into shard buffer
+  // `buffer` (0 or 1) and returns its views, readable after comm_.WaitDeferred(). The buffer must
+  // not be read by work issued after this call (double buffering: alternate the two).
+  absl::StatusOr<AttentionShardWeights> IssueAttentionShard(int64_t layer, int32_t owner, int buffer);
   absl::Status MlpRing(int64_t layer, const Tensor& x, const Tensor& out);
   absl::Status MlpLocal(int64_t layer, const Tensor& x, const Tensor& out);
   absl::StatusOr<Tensor> GatherRowsAcrossRanks(Communicator& group, int slot, const Tensor& local,

@@ -10,12 +10,12 @@ bool WantsLogits(const ScheduledSeq& e, int32_t i) {
 void AppendPages(const PagedKvCache& cache, SeqId id, ForwardBatch& b) {
   if (cache.Contains(id)) {
     for (const Page& page : cache.Pages(id)) {
-      b.page_block.push_back(page.block);
+      b.page_first_slot.push_back(page.block * cache.block_size());
       b.page_first_position.push_back(page.first_position);
       b.page_num_tokens.push_back(page.num_tokens);
     }
   }
-  b.page_start.push_back(static_cast<int32_t>(b.page_block.size()));
+  b.page_start.push_back(static_cast<int32_t>(b.page_first_slot.size()));
 }
 
 // Every token of the step, as rank r sees it.
@@ -37,6 +37,24 @@ ForwardBatch AllTokens(const BatchPlan& plan, const std::vector<std::vector<Toke
     AppendPages(cache, entry.seq_id, b);
   }
   return b;
+}
+
+// Adds the key in gathered row `row` at `position` to the current sequence's pages: it extends the
+// last page when both its row and its position follow on (a zig-zag chunk is one page), else it
+// starts a new one.
+void AppendGatheredKey(int32_t row, int32_t position, ForwardBatch& b) {
+  const bool sequence_has_pages = b.page_first_slot.size() > static_cast<size_t>(b.page_start.back());
+  if (sequence_has_pages) {
+    const size_t last = b.page_first_slot.size() - 1;
+    if (b.page_first_slot[last] + b.page_num_tokens[last] == row &&
+        b.page_first_position[last] + b.page_num_tokens[last] == position) {
+      ++b.page_num_tokens[last];
+      return;
+    }
+  }
+  b.page_first_slot.push_back(row);
+  b.page_first_position.push_back(position);
+  b.page_num_tokens.push_back(1);
 }
 
 // The sequence-sharded view of rank r: its tokens, and the keys of the step as gathered rows.
@@ -72,9 +90,7 @@ void FillLocal(const BatchPlan& plan, const std::vector<std::vector<TokenSlot>>&
       const TokenSlot& slot = slots[e][static_cast<size_t>(i)];
       const size_t owner = static_cast<size_t>(slot.rank);
       const int64_t row = next_row[owner]++;
-      local.page_block.push_back(static_cast<int32_t>(row));  // one page per gathered row
-      local.page_first_position.push_back(entry.first_position + i);
-      local.page_num_tokens.push_back(1);
+      AppendGatheredKey(static_cast<int32_t>(row), entry.first_position + i, local);
       if (WantsLogits(entry, i)) step.logit_order[static_cast<size_t>(next_logit[owner]++)] = plan_logit++;
       if (slot.rank != step.rank) continue;
       if (WantsLogits(entry, i)) local.logit_rows.push_back(local.num_tokens());
@@ -83,7 +99,7 @@ void FillLocal(const BatchPlan& plan, const std::vector<std::vector<TokenSlot>>&
       local.slot_mapping.push_back(slot.slot);
     }
     local.query_start.push_back(local.num_tokens());
-    local.page_start.push_back(static_cast<int32_t>(local.page_block.size()));
+    local.page_start.push_back(static_cast<int32_t>(local.page_first_slot.size()));
   }
 }
 

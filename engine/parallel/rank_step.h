@@ -20,7 +20,7 @@ struct RankStep {
   ForwardBatch all;
   // Sequence-sharded view (filled when prefill_only). `local` holds this rank's tokens in plan
   // order; its pages describe the step's keys after an all-gather of every rank's local tokens
-  // (rank-major rows, one row per page, block_size 1); its logit_rows index local tokens.
+  // (rank-major rows; each run of rows with consecutive positions is one page); its logit_rows index local tokens.
   ForwardBatch local;
   std::vector<std::vector<int32_t>> token_ids_by_rank;  // every rank's local token ids
   std::vector<int64_t> tokens_per_rank;     // local token counts of every rank

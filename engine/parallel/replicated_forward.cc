@@ -121,10 +121,13 @@ absl::Status ParallelForward::AttentionSplitKvReplicated(int64_t layer, const Te
   const int32_t shards = moving_weights ? config_.degree : 1;
   const KvLayer& cache = model_.kv_layer(layer);
   for (int32_t r = 0; r < shards; ++r) {
+    // Decode steps are short: the broadcast is waited for at once (no prefetch across the
+    // split-KV merge's own collectives).
     ASSIGN_OR_RETURN(const AttentionShardWeights w,
-                     moving_weights ? AttentionShard(layer, r)
+                     moving_weights ? IssueAttentionShard(layer, r, r % 2)
                                     : absl::StatusOr<AttentionShardWeights>(
                                           model_.weights().layers[static_cast<size_t>(layer)].attention));
+    comm_.WaitDeferred();
     const ShardLayout shard = moving_weights ? ShardOf(r) : model_.layout();
     const int64_t nq = shard.q_heads.size();
     ASSIGN_OR_RETURN(Tensor qkv, model_.Scratch(kQkv, dtype_, t, w.qkv.dim(0)));

@@ -16,7 +16,7 @@ enum ScratchSlot : int {
   kKvSend, kKvRecv, kKAll, kVAll,  // k/v all-gathers
   kPartial, kLse,                  // split-KV partial outputs and log-sum-exps
   kPartialSend, kPartialRecv, kLseSend, kLseRecv,
-  kWeightShard,                    // a broadcast attention shard (bytes)
+  kWeightShardA, kWeightShardB,    // broadcast attention shards, double-buffered (bytes)
   kRingA, kRingB,                  // the MLP ring's two shard buffers (bytes)
   kEmbedAll,                       // [T_r, H] embeddings of one rank's tokens
   kHiddenLocal, kHidden,           // final hidden rows that want logits

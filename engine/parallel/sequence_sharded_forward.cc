@@ -36,14 +36,21 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
     RETURN_IF_ERROR(Embed(local.token_ids, x));  // the tensor group shares these tokens
   }
 
+  // TSP: the attention shards of every layer arrive in one sequence (layer-major, then owner),
+  // alternating between two buffers; shard k+1's broadcast is issued once shard k's K/V exchange
+  // is, so it travels while shard k's attention runs.
   const int32_t shards = tsp ? config_.degree : 1;
+  int64_t issued = 0;  // shards issued so far; shard k sits in buffer k % 2
+  AttentionShardWeights pending;
+  if (tsp) {
+    ASSIGN_OR_RETURN(pending, IssueAttentionShard(0, 0, 0));
+  }
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = weights.layers[static_cast<size_t>(l)];
     InputNorm(l, x, y, normed);
     for (int32_t r = 0; r < shards; ++r) {  // TSP: rank r's attention shard, broadcast from it
-      ASSIGN_OR_RETURN(const AttentionShardWeights w,
-                       tsp ? AttentionShard(l, r)
-                           : absl::StatusOr<AttentionShardWeights>(lw.attention));
+      comm_.WaitDeferred();
+      const AttentionShardWeights w = tsp ? pending : lw.attention;
       const ShardLayout shard = tsp ? ShardOf(r) : model_.layout();
       const int64_t kv_cols = shard.kv_heads.size() * d;
       ASSIGN_OR_RETURN(Tensor qkv, model_.Scratch(kQkv, dtype_, t, w.qkv.dim(0)));
@@ -59,6 +66,12 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
       ASSIGN_OR_RETURN(Tensor v_all, GatherRowsAcrossRanks(sequence_comm_, kVAll, v_send, step.tokens_per_rank));
       const int64_t heads = shard.kv_heads.size();
       const KvLayer gathered{k_all.View({t_all, 1, heads, d}), v_all.View({t_all, 1, heads, d})};
+      const bool more = r + 1 < shards || l + 1 < c.num_layers;
+      if (tsp && more) {
+        ++issued;
+        ASSIGN_OR_RETURN(pending, r + 1 < shards ? IssueAttentionShard(l, r + 1, issued % 2)
+                                                 : IssueAttentionShard(l + 1, 0, issued % 2));
+      }
       ASSIGN_OR_RETURN(Tensor attn, model_.Scratch(kAttn, dtype_, t, shard.q_heads.size() * d));
       backend_.Attention(v.q, gathered, local.meta, model_.ShapeFor(shard, shard.kv_heads), attn,
                          Tensor());

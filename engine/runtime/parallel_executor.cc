@@ -1,10 +1,11 @@
 #include "engine/runtime/parallel_executor.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "engine/comm/local_communicator.h"
 #include "engine/common/status.h"
+#include "engine/runtime/rank_devices.h"
 #include "models/checkpoint/checkpoint.h"
 
 namespace tspserve {
@@ -27,24 +28,35 @@ CommStats Sum(const CommStats& a, const CommStats& b) {
   return sum;
 }
 
-absl::StatusOr<int32_t> BlocksPerRank(const ModelConfig& config, const ExecutorOptions& options,
-                                      int64_t stored_heads, DType dtype) {
-  if (options.num_kv_blocks > 0) return options.num_kv_blocks;
-  const int64_t per_block = LlamaModel::BytesPerKvBlock(config, options.block_size, stored_heads, dtype);
-  const int64_t blocks = options.kv_cache_bytes / per_block;
-  if (blocks < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("KV cache budget of ", options.kv_cache_bytes,
-                                                   " bytes per rank is less than one page (",
-                                                   per_block, " bytes)"));
-  }
-  return static_cast<int32_t>(std::min<int64_t>(blocks, 1 << 30));
-}
-
 }  // namespace
 
 ParallelExecutor::ParallelExecutor(const ExecutorOptions& options) : options_(options) {}
 
 ParallelExecutor::~ParallelExecutor() = default;
+
+absl::StatusOr<int32_t> ParallelExecutor::BlocksPerRank(const ModelConfig& config,
+                                                      int64_t stored_heads) const {
+  if (options_.num_kv_blocks > 0) return options_.num_kv_blocks;
+  const DType dtype = ranks_[0].backend->compute_dtype();
+  const int64_t per_block = LlamaModel::BytesPerKvBlock(config, options_.block_size, stored_heads, dtype);
+  int64_t budget = options_.kv_cache_bytes;
+  if (budget == 0 && options_.device == Device::kCuda) {
+    budget = std::numeric_limits<int64_t>::max();
+    for (const Rank& rank : ranks_) {
+      const Backend::MemoryInfo memory = rank.backend->DeviceMemory();
+      const int64_t used = memory.total_bytes - memory.free_bytes;
+      const auto allowed = static_cast<int64_t>(options_.gpu_memory_utilization * static_cast<double>(memory.total_bytes));
+      budget = std::min(budget, allowed - used - options_.activation_reserve_bytes);
+    }
+  }
+  const int64_t blocks = budget / per_block;
+  if (blocks < 1) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "KV cache budget of ", budget, " bytes per rank is less than one page (", per_block,
+        " bytes); lower the model size or degree, or raise --kv-cache-mb / --gpu-memory-utilization"));
+  }
+  return static_cast<int32_t>(std::min<int64_t>(blocks, 1 << 30));
+}
 
 absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
     const std::string& model_dir, const ModelConfig& config, const ExecutorOptions& options) {
@@ -58,33 +70,35 @@ absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
     layouts.push_back(layout);
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
+  ASSIGN_OR_RETURN(RankDevices devices, MakeRankDevices(options.device, parallel.degree));
   std::unique_ptr<ParallelExecutor> executor(new ParallelExecutor(options));
   executor->ranks_.resize(static_cast<size_t>(parallel.degree));
-  std::vector<std::unique_ptr<Communicator>> comms = LocalCommunicator::CreateGroup(parallel.degree);
   for (int32_t r = 0; r < parallel.degree; ++r) {
-    executor->ranks_[static_cast<size_t>(r)].backend = MakeCpuBackend();
-    executor->ranks_[static_cast<size_t>(r)].comm = std::move(comms[static_cast<size_t>(r)]);
+    executor->ranks_[static_cast<size_t>(r)].backend = std::move(devices.backends[static_cast<size_t>(r)]);
+    executor->ranks_[static_cast<size_t>(r)].comm = std::move(devices.comms[static_cast<size_t>(r)]);
   }
-  const DType dtype = executor->ranks_[0].backend->compute_dtype();
-  ASSIGN_OR_RETURN(const int32_t blocks, BlocksPerRank(config, options, stored_heads, dtype));
   executor->workers_ = std::make_unique<RankWorkers>(parallel.degree);
   std::vector<absl::Status> status(static_cast<size_t>(parallel.degree));
+  std::vector<ModelWeights> weights(static_cast<size_t>(parallel.degree));
   executor->workers_->RunOnAll([&](int r) {  // every rank loads only its own slices, in parallel
     Rank& rank = executor->ranks_[static_cast<size_t>(r)];
-    const ShardLayout& layout = layouts[static_cast<size_t>(r)];
     if (parallel.mode == ParallelMode::kTpSp) {  // collective: every rank splits the group
       rank.tensor_comm = rank.comm->Split(parallel.sequence_rank(r), parallel.tensor_rank(r));
       rank.sequence_comm = rank.comm->Split(parallel.tensor_rank(r), parallel.sequence_rank(r));
     }
-    absl::StatusOr<ModelWeights> weights =
-        LoadModelWeights(*checkpoint, config, layout, *rank.backend, /*show_progress=*/r == 0);
-    if (!weights.ok()) {
-      status[static_cast<size_t>(r)] = weights.status();
-      return;
-    }
+    absl::StatusOr<ModelWeights> loaded = LoadModelWeights(
+        *checkpoint, config, layouts[static_cast<size_t>(r)], *rank.backend, /*show_progress=*/r == 0);
+    if (loaded.ok()) weights[static_cast<size_t>(r)] = *std::move(loaded);
+    status[static_cast<size_t>(r)] = loaded.status();
+  });
+  for (const absl::Status& s : status) RETURN_IF_ERROR(s);
+  ASSIGN_OR_RETURN(const int32_t blocks, executor->BlocksPerRank(config, stored_heads));
+  executor->workers_->RunOnAll([&](int r) {
+    Rank& rank = executor->ranks_[static_cast<size_t>(r)];
+    const ShardLayout& layout = layouts[static_cast<size_t>(r)];
     const KvStorageOptions kv{blocks, options.block_size, StoredKvHeads(config, parallel, layout)};
     absl::StatusOr<std::unique_ptr<LlamaModel>> model =
-        LlamaModel::Create(config, *std::move(weights), *rank.backend, kv);
+        LlamaModel::Create(config, std::move(weights[static_cast<size_t>(r)]), *rank.backend, kv);
     if (!model.ok()) {
       status[static_cast<size_t>(r)] = model.status();
       return;
@@ -132,6 +146,7 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
     const size_t k = static_cast<size_t>(options_.parallel.kv_rank(r));
     rank.model->CopyBlocks(copies[k]);
     logits[static_cast<size_t>(r)] = rank.forward->Run(steps[k]);
+    FinishStep(rank);
   });
   for (const auto& l : logits) RETURN_IF_ERROR(l.status());
   StepOutput output;
@@ -139,6 +154,17 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
   output.logits = *std::move(logits[0]);
   output.logit_index = LogitIndex(plan);
   return output;
+}
+
+void ParallelExecutor::FinishStep(Rank& rank) {
+  rank.backend->Synchronize();
+  for (Communicator* c : {rank.comm.get(), rank.tensor_comm.get(), rank.sequence_comm.get()}) {
+    if (c != nullptr) c->FlushStats();
+  }
+}
+
+void ParallelExecutor::ResetMemoryPeaks() {
+  for (Rank& rank : ranks_) rank.backend->allocator().ResetPeaks();
 }
 
 std::vector<RankReport> ParallelExecutor::Reports() const {

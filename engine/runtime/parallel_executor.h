@@ -24,9 +24,14 @@ namespace tspserve {
 
 struct ExecutorOptions {
   ParallelConfig parallel;
+  Device device = Device::kCpu;          // rank r runs on GPU r under kCuda
   int32_t block_size = 16;
-  int64_t kv_cache_bytes = 256ll << 20;  // per rank
+  int64_t kv_cache_bytes = 256ll << 20;  // per rank; 0 on CUDA: sized from free device memory
   int32_t num_kv_blocks = 0;             // > 0: exactly this many pages per rank
+  // CUDA with kv_cache_bytes == 0: KV pages take what is left of this fraction of each GPU's
+  // memory once the weights are loaded and `activation_reserve_bytes` is set aside for the steps.
+  double gpu_memory_utilization = 0.9;
+  int64_t activation_reserve_bytes = 4ll << 30;
 };
 
 // What one rank holds and has moved, for --report and the tests.
@@ -54,6 +59,11 @@ class ParallelExecutor {
   ShardedKvCache& kv_cache() { return *kv_; }
   const ShardedKvCache& kv_cache() const { return *kv_; }
   const ParallelConfig& parallel() const { return options_.parallel; }
+  const ExecutorOptions& options() const { return options_; }
+  // Rank r's backend (its allocator's peaks, the device it runs on).
+  Backend& backend(int32_t r) { return *ranks_[static_cast<size_t>(r)].backend; }
+  // Forgets every rank's allocator peaks: a benchmark measures one phase at a time.
+  void ResetMemoryPeaks();
   std::vector<RankReport> Reports() const;
   // Bytes sent and time spent in collectives, by kind, summed over every rank and mesh group.
   CommStats TotalCommStats() const;
@@ -72,6 +82,11 @@ class ParallelExecutor {
   };
   explicit ParallelExecutor(const ExecutorOptions& options);
   absl::StatusOr<std::vector<std::vector<TokenSlot>>> ReserveSlots(const BatchPlan& plan);
+  // Pages per rank: explicit, from the byte budget, or from the GPUs' free memory (the fewest over
+  // ranks) once the weights are loaded.
+  absl::StatusOr<int32_t> BlocksPerRank(const ModelConfig& config, int64_t stored_heads) const;
+  // Waits for every rank's device work of the step and settles the collectives' timings.
+  void FinishStep(Rank& rank);
 
   ExecutorOptions options_;
   std::vector<Rank> ranks_;

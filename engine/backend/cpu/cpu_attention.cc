@@ -16,7 +16,7 @@ struct Pages {
   const int32_t* query_start;      // [num_seqs + 1]
   const int32_t* query_positions;  // [T]
   const int32_t* page_start;       // [num_seqs + 1]
-  const int32_t* block;            // [P]
+  const int32_t* first_slot;       // [P]
   const int32_t* first_position;   // [P]
   const int32_t* num_tokens;       // [P]
 };
@@ -35,17 +35,17 @@ Pages ReadPages(const AttentionMetadata& meta, int64_t num_tokens, const CacheVi
   p.query_start = I32Vector(meta.query_start, meta.num_seqs + 1, "query_start");
   p.query_positions = I32Vector(meta.query_positions, num_tokens, "query_positions");
   p.page_start = I32Vector(meta.page_start, meta.num_seqs + 1, "page_start");
-  p.block = I32Vector(meta.page_block, -1, "page_block");
-  const int64_t num_pages = meta.page_block.dim(0);
+  p.first_slot = I32Vector(meta.page_first_slot, -1, "page_first_slot");
+  const int64_t num_pages = meta.page_first_slot.dim(0);
   p.first_position = I32Vector(meta.page_first_position, num_pages, "page_first_position");
   p.num_tokens = I32Vector(meta.page_num_tokens, num_pages, "page_num_tokens");
   CheckMonotone(p.query_start, meta.num_seqs, num_tokens, "query_start");
   CheckMonotone(p.page_start, meta.num_seqs, num_pages, "page_start");
   for (int64_t i = 0; i < num_pages; ++i) {
-    CHECK(p.block[i] >= 0 && p.block[i] < cache.num_blocks)
-        << "page " << i << " block " << p.block[i];
-    CHECK(p.num_tokens[i] >= 0 && p.num_tokens[i] <= cache.block_size)
-        << "page " << i << " holds " << p.num_tokens[i] << " tokens";
+    CHECK(p.first_slot[i] >= 0 && p.num_tokens[i] >= 0 &&
+          int64_t{p.first_slot[i]} + p.num_tokens[i] <= cache.num_slots())
+        << "page " << i << " slots [" << p.first_slot[i] << ", +" << p.num_tokens[i]
+        << ") outside the cache's " << cache.num_slots();
   }
   return p;
 }
@@ -88,7 +88,9 @@ void ForEachVisibleKey(const Pages& p, int32_t s, const Query& query, const Cach
     const int64_t begin = std::max<int64_t>(0, query.min_pos - first);
     const int64_t end = std::min<int64_t>(p.num_tokens[page], query.max_pos - first + 1);
     for (int64_t i = begin; i < end; ++i) {
-      fn(k.head(p.block[page], i, query.kv_head), v.head(p.block[page], i, query.kv_head));
+      const int64_t slot = p.first_slot[page] + i;
+      fn(k.head(slot / k.block_size, slot % k.block_size, query.kv_head),
+         v.head(slot / v.block_size, slot % v.block_size, query.kv_head));
     }
   }
 }

@@ -76,6 +76,10 @@ void CpuBackend::GatherRows(const Tensor& x, const Tensor& rows, const Tensor& o
   cpu::GatherRows(x, rows, out);
 }
 
+void CpuBackend::FillRandom(const Tensor& t, uint64_t seed, float scale) {
+  cpu::FillRandom(t, seed, scale);
+}
+
 void CpuBackend::CopyBlocks(std::span<const KvLayer> layers, std::span<const BlockCopyOp> copies) {
   cpu::CopyBlocks(layers, copies);
 }

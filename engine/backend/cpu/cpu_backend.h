@@ -43,6 +43,7 @@ class CpuBackend final : public Backend {
   void Copy(const Tensor& dst, const Tensor& src) override;
   void CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) override;
   void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) override;
+  void FillRandom(const Tensor& t, uint64_t seed, float scale) override;
   void CopyBlocks(std::span<const KvLayer> layers, std::span<const BlockCopyOp> copies) override;
 
  private:

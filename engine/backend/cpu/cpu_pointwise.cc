@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "engine/backend/cpu/cpu_views.h"
+#include "engine/common/random_fill.h"
 
 namespace tspserve::cpu {
 
@@ -42,6 +43,13 @@ void SiluMul(const Tensor& gate_up, const Tensor& out) {
       d[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
   }
+}
+
+void FillRandom(const Tensor& t, uint64_t seed, float scale) {
+  CheckCpu(t, "FillRandom");
+  CHECK(t.dtype() == DType::kF32 && t.is_contiguous()) << "FillRandom needs a contiguous F32 tensor";
+  float* data = t.data_as<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) data[i] = RandomFillValue(seed, static_cast<uint64_t>(i), scale);
 }
 
 }  // namespace tspserve::cpu

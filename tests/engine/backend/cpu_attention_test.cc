@@ -79,7 +79,7 @@ struct PagedBatch {
   int32_t num_blocks = 0;
   std::vector<float> k_cache, v_cache;  // [num_blocks, block_size, n_kv, D]
   std::vector<int32_t> query_start = {0}, query_positions, page_start = {0};
-  std::vector<int32_t> page_block, page_first, page_count;
+  std::vector<int32_t> page_slot, page_first, page_count;
 
   AttentionMetadata Metadata();
   KvLayer Cache(int32_t block_size, const AttentionShape& shape);
@@ -182,11 +182,11 @@ PagedBatch AttentionTest::Place(const std::vector<std::vector<Page>>& pages) {
         std::copy_n(seq.k.begin() + src, kv_width(), b.k_cache.begin() + dst);
         std::copy_n(seq.v.begin() + src, kv_width(), b.v_cache.begin() + dst);
       }
-      b.page_block.push_back(block);
+      b.page_slot.push_back(block * block_size_);
       b.page_first.push_back(page.first);
       b.page_count.push_back(page.count);
     }
-    b.page_start.push_back(static_cast<int32_t>(b.page_block.size()));
+    b.page_start.push_back(static_cast<int32_t>(b.page_slot.size()));
   }
   return b;
 }
@@ -194,14 +194,14 @@ PagedBatch AttentionTest::Place(const std::vector<std::vector<Page>>& pages) {
 AttentionMetadata PagedBatch::Metadata() {
   const int64_t n = static_cast<int64_t>(page_start.size()) - 1;
   const int64_t t = static_cast<int64_t>(query_positions.size());
-  const int64_t p = static_cast<int64_t>(page_block.size());
+  const int64_t p = static_cast<int64_t>(page_slot.size());
   AttentionMetadata meta;
   meta.num_seqs = static_cast<int32_t>(n);
   meta.num_tokens = static_cast<int32_t>(t);
   meta.query_start = Tensor(query_start.data(), DType::kI32, {n + 1});
   meta.query_positions = Tensor(query_positions.data(), DType::kI32, {t});
   meta.page_start = Tensor(page_start.data(), DType::kI32, {n + 1});
-  meta.page_block = Tensor(page_block.data(), DType::kI32, {p});
+  meta.page_first_slot = Tensor(page_slot.data(), DType::kI32, {p});
   meta.page_first_position = Tensor(page_first.data(), DType::kI32, {p});
   meta.page_num_tokens = Tensor(page_count.data(), DType::kI32, {p});
   return meta;
@@ -454,14 +454,14 @@ TEST_F(AttentionTest, RowsOutsideEverySequenceAreUntouched) {
   q_ = Random(3 * 8, rng_);  // T = 3 rows, only row 0 belongs to a sequence
   std::vector<float> k_cache(8 * 8, 0.5f), v_cache(8 * 8, 0.25f), out(3 * 8, kNaN);
   std::vector<int32_t> query_start = {0, 1}, positions = {4, 0, 0}, page_start = {0, 1};
-  std::vector<int32_t> block = {0}, first = {0}, count = {5};
+  std::vector<int32_t> slot = {0}, first = {0}, count = {5};
   AttentionMetadata meta;
   meta.num_seqs = 1;
   meta.num_tokens = 3;
   meta.query_start = Tensor(query_start.data(), DType::kI32, {2});
   meta.query_positions = Tensor(positions.data(), DType::kI32, {3});
   meta.page_start = Tensor(page_start.data(), DType::kI32, {2});
-  meta.page_block = Tensor(block.data(), DType::kI32, {1});
+  meta.page_first_slot = Tensor(slot.data(), DType::kI32, {1});
   meta.page_first_position = Tensor(first.data(), DType::kI32, {1});
   meta.page_num_tokens = Tensor(count.data(), DType::kI32, {1});
   const KvLayer cache{Tensor(k_cache.data(), DType::kF32, {1, 8, 1, 8}),
@@ -478,24 +478,24 @@ TEST_F(AttentionTest, BadMetadataDies) {
   MakeQueries();
   std::vector<float> k_cache(2 * 4 * 16), v_cache(k_cache.size()), out(16);
   std::vector<int32_t> query_start = {0, 1}, positions = {3}, page_start = {0, 1};
-  std::vector<int32_t> block = {2}, first = {0}, count = {4};
+  std::vector<int32_t> slot = {8}, first = {0}, count = {4};  // block 2 of 2
   AttentionMetadata meta;
   meta.num_seqs = 1;
   meta.num_tokens = 1;
   meta.query_start = Tensor(query_start.data(), DType::kI32, {2});
   meta.query_positions = Tensor(positions.data(), DType::kI32, {1});
   meta.page_start = Tensor(page_start.data(), DType::kI32, {2});
-  meta.page_block = Tensor(block.data(), DType::kI32, {1});
+  meta.page_first_slot = Tensor(slot.data(), DType::kI32, {1});
   meta.page_first_position = Tensor(first.data(), DType::kI32, {1});
   meta.page_num_tokens = Tensor(count.data(), DType::kI32, {1});
   const KvLayer cache{Tensor(k_cache.data(), DType::kF32, {2, 4, 2, 8}),
                       Tensor(v_cache.data(), DType::kF32, {2, 4, 2, 8})};
   const Tensor q(q_.data(), DType::kF32, {1, 16});
   const Tensor o(out.data(), DType::kF32, {1, 16});
-  EXPECT_DEATH(backend_->Attention(q, cache, meta, shape_, o, Tensor()), "block 2");
-  block[0] = 1;
-  count[0] = 5;
-  EXPECT_DEATH(backend_->Attention(q, cache, meta, shape_, o, Tensor()), "holds 5 tokens");
+  EXPECT_DEATH(backend_->Attention(q, cache, meta, shape_, o, Tensor()), "outside the cache");
+  slot[0] = 4;
+  count[0] = 5;  // runs one slot past the end
+  EXPECT_DEATH(backend_->Attention(q, cache, meta, shape_, o, Tensor()), "outside the cache");
   count[0] = 4;
   query_start[1] = 2;
   EXPECT_DEATH(backend_->Attention(q, cache, meta, shape_, o, Tensor()), "query_start");
