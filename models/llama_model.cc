@@ -82,6 +82,11 @@ absl::StatusOr<Tensor> LlamaModel::Scratch(int slot, DType dtype, int64_t rows, 
   return buffer.AsTensor(dtype, {rows, cols});
 }
 
+void LlamaModel::ReleaseStepMemory() {
+  for (Buffer& b : scratch_) b.Reset();
+  for (Buffer& b : metadata_) b.Reset();
+}
+
 absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b) {
   const size_t bytes = ArrayBytes(b.token_ids) + ArrayBytes(b.positions) + ArrayBytes(b.slot_mapping) +
                        ArrayBytes(b.query_start) + ArrayBytes(b.page_start) + ArrayBytes(b.page_first_slot) +

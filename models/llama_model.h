@@ -48,6 +48,10 @@ class LlamaModel {
   IndexRange stored_kv_heads() const { return kv_options_.kv_heads; }
   int32_t num_kv_blocks() const { return kv_options_.num_blocks; }
   int32_t block_size() const { return kv_options_.block_size; }
+  int64_t kv_page_bytes() const {
+    return BytesPerKvBlock(config_, kv_options_.block_size, kv_options_.kv_heads.size(),
+                           backend_.compute_dtype());
+  }
   float rms_norm_eps() const { return static_cast<float>(config_.rms_norm_eps); }
 
   // Bytes of one KV page across all layers (K and V) for `num_kv_heads` heads.
@@ -57,6 +61,9 @@ class LlamaModel {
   // A [rows, cols] tensor of step memory for `slot`, reused across steps and grown when a step
   // needs more. Slots are the schedules' business; `kind` is what the memory report calls it
   // (activations, or workspace for weight shards in transit).
+  // Frees every scratch and metadata buffer (they grow again on the next step): lets a benchmark
+  // measure each case's activation peak on its own.
+  void ReleaseStepMemory();
   absl::StatusOr<Tensor> Scratch(int slot, DType dtype, int64_t rows, int64_t cols,
                                  MemoryKind kind = MemoryKind::kActivations);
   // Copies a batch's index arrays to the device, into metadata slot `slot` (a step may need two:

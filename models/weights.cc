@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -259,6 +260,60 @@ MlpShardWeights MlpShardViews(const ModelConfig& config, const ShardLayout& layo
                               void* base, Device device) {
   const MlpPlan plan(config, layout, dtype);
   return plan.Weights(plan.packed.Views(base, device));
+}
+
+namespace {
+
+// Allocates a packed shard's buffer and fills it (padding included) with FillRandom.
+absl::StatusOr<Buffer> RandomPacked(const PackedShard& packed, Backend& backend, uint64_t seed,
+                                    float scale, std::vector<Tensor>* views) {
+  ASSIGN_OR_RETURN(Buffer buffer, backend.Allocate(packed.size(), MemoryKind::kWeights));
+  const int64_t elements = static_cast<int64_t>(packed.size() / DTypeSize(backend.compute_dtype()));
+  backend.FillRandom(buffer.AsTensor(backend.compute_dtype(), {elements}), seed, scale);
+  *views = packed.Views(buffer.data(), buffer.device());
+  return buffer;
+}
+
+}  // namespace
+
+absl::StatusOr<ModelWeights> MakeRandomWeights(const ModelConfig& config, const ShardLayout& layout,
+                                               Backend& backend, uint64_t seed) {
+  const DType dtype = backend.compute_dtype();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(config.hidden_size));
+  // Distinct seeds per region and rank: weights look independent, as a real checkpoint's do.
+  uint64_t stream = seed * 1000003 + static_cast<uint64_t>(layout.spec.rank) * 7919;
+  ModelWeights weights;
+  weights.layout = layout;
+  std::vector<Tensor> views;
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    LayerWeights layer;
+    const AttentionPlan attention(config, layout, dtype);
+    ASSIGN_OR_RETURN(layer.attention_buffer, RandomPacked(attention.packed, backend, ++stream, scale, &views));
+    layer.attention = attention.Weights(views);
+    const MlpPlan mlp(config, layout, dtype);
+    ASSIGN_OR_RETURN(layer.mlp_buffer, RandomPacked(mlp.packed, backend, ++stream, scale, &views));
+    layer.mlp = mlp.Weights(views);
+    weights.layers.push_back(std::move(layer));
+  }
+  PackedShard norms(dtype);
+  for (int64_t i = 0; i < 2 * config.num_layers + 1; ++i) norms.Add(config.hidden_size);
+  ASSIGN_OR_RETURN(weights.norms_buffer, RandomPacked(norms, backend, ++stream, 1.0f, &views));
+  for (size_t i = 0; i < weights.layers.size(); ++i) {
+    weights.layers[i].input_norm = views[2 * i];
+    weights.layers[i].post_attention_norm = views[2 * i + 1];
+  }
+  weights.final_norm = views.back();
+  PackedShard vocab(dtype);
+  vocab.Add(layout.vocab.size(), config.hidden_size);
+  ASSIGN_OR_RETURN(weights.embedding_buffer, RandomPacked(vocab, backend, ++stream, scale, &views));
+  weights.embedding = views[0];
+  if (config.tie_word_embeddings) {
+    weights.lm_head = weights.embedding;
+  } else {
+    ASSIGN_OR_RETURN(weights.lm_head_buffer, RandomPacked(vocab, backend, ++stream, scale, &views));
+    weights.lm_head = views[0];
+  }
+  return weights;
 }
 
 int64_t ModelWeights::bytes() const {

@@ -67,4 +67,10 @@ absl::StatusOr<ModelWeights> LoadModelWeights(const Checkpoint& checkpoint, cons
                                               const ShardLayout& layout, Backend& backend,
                                               bool show_progress = false);
 
+// Weights of the same layout, shapes and memory as LoadModelWeights, filled on the device with
+// Backend::FillRandom (matrices uniform in +-1/sqrt(in_features), norms in +-1): benchmarks of
+// large shapes without checkpoint files. Deterministic in `seed`; every rank fills its own shard.
+absl::StatusOr<ModelWeights> MakeRandomWeights(const ModelConfig& config, const ShardLayout& layout,
+                                               Backend& backend, uint64_t seed);
+
 }  // namespace tspserve

@@ -69,7 +69,10 @@ absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
     stored_heads = std::max(stored_heads, StoredKvHeads(config, parallel, layout).size());
     layouts.push_back(layout);
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
+  std::unique_ptr<Checkpoint> checkpoint;
+  if (!options.random_weights) {
+    ASSIGN_OR_RETURN(checkpoint, Checkpoint::Open(model_dir));
+  }
   ASSIGN_OR_RETURN(RankDevices devices, MakeRankDevices(options.device, parallel.degree));
   std::unique_ptr<ParallelExecutor> executor(new ParallelExecutor(options));
   executor->ranks_.resize(static_cast<size_t>(parallel.degree));
@@ -86,8 +89,11 @@ absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
       rank.tensor_comm = rank.comm->Split(parallel.sequence_rank(r), parallel.tensor_rank(r));
       rank.sequence_comm = rank.comm->Split(parallel.tensor_rank(r), parallel.sequence_rank(r));
     }
-    absl::StatusOr<ModelWeights> loaded = LoadModelWeights(
-        *checkpoint, config, layouts[static_cast<size_t>(r)], *rank.backend, /*show_progress=*/r == 0);
+    const ShardLayout& layout = layouts[static_cast<size_t>(r)];
+    absl::StatusOr<ModelWeights> loaded =
+        options.random_weights
+            ? MakeRandomWeights(config, layout, *rank.backend, options.random_seed)
+            : LoadModelWeights(*checkpoint, config, layout, *rank.backend, /*show_progress=*/r == 0);
     if (loaded.ok()) weights[static_cast<size_t>(r)] = *std::move(loaded);
     status[static_cast<size_t>(r)] = loaded.status();
   });
@@ -164,7 +170,15 @@ void ParallelExecutor::FinishStep(Rank& rank) {
 }
 
 void ParallelExecutor::ResetMemoryPeaks() {
-  for (Rank& rank : ranks_) rank.backend->allocator().ResetPeaks();
+  workers_->RunOnAll([&](int r) {
+    Rank& rank = ranks_[static_cast<size_t>(r)];
+    rank.backend->Synchronize();
+    rank.model->ReleaseStepMemory();
+    rank.backend->allocator().ResetPeaks();
+  });
+  for (int32_t k = 0; k < kv_->degree() && static_cast<size_t>(k) < kv_pages_peak_.size(); ++k) {
+    kv_pages_peak_[static_cast<size_t>(k)] = kv_->rank(k).num_used_blocks();
+  }
 }
 
 std::vector<RankReport> ParallelExecutor::Reports() const {
@@ -182,6 +196,7 @@ std::vector<RankReport> ParallelExecutor::Reports() const {
     const int32_t k = options_.parallel.kv_rank(static_cast<int32_t>(r));
     report.kv_pages_used = kv_->rank(k).num_used_blocks();
     report.kv_pages_total = kv_->rank(k).num_blocks();
+    report.kv_page_bytes = rank.model->kv_page_bytes();
     report.kv_pages_peak = static_cast<size_t>(k) < kv_pages_peak_.size() ? kv_pages_peak_[static_cast<size_t>(k)] : 0;
     reports.push_back(report);
   }

@@ -32,6 +32,10 @@ struct ExecutorOptions {
   // memory once the weights are loaded and `activation_reserve_bytes` is set aside for the steps.
   double gpu_memory_utilization = 0.9;
   int64_t activation_reserve_bytes = 4ll << 30;
+  // Benchmarks: weights of the config's shapes filled on the devices (MakeRandomWeights) instead
+  // of read from model_dir, which is then ignored.
+  bool random_weights = false;
+  uint64_t random_seed = 0;
 };
 
 // What one rank holds and has moved, for --report and the tests.
@@ -43,10 +47,12 @@ struct RankReport {
   int32_t kv_pages_used = 0;  // now
   int32_t kv_pages_peak = 0;  // the most in use at the end of any step so far
   int32_t kv_pages_total = 0;
+  int64_t kv_page_bytes = 0;  // bytes of one page (all layers, K and V)
 };
 
 class ParallelExecutor {
  public:
+  // model_dir is read unless options.random_weights.
   static absl::StatusOr<std::unique_ptr<ParallelExecutor>> Create(const std::string& model_dir,
                                                                   const ModelConfig& config,
                                                                   const ExecutorOptions& options);
@@ -62,7 +68,8 @@ class ParallelExecutor {
   const ExecutorOptions& options() const { return options_; }
   // Rank r's backend (its allocator's peaks, the device it runs on).
   Backend& backend(int32_t r) { return *ranks_[static_cast<size_t>(r)].backend; }
-  // Forgets every rank's allocator peaks: a benchmark measures one phase at a time.
+  // Frees every rank's step memory (scratch, metadata), then forgets the allocators' peaks and the
+  // KV page peaks: a benchmark measures one case at a time.
   void ResetMemoryPeaks();
   std::vector<RankReport> Reports() const;
   // Bytes sent and time spent in collectives, by kind, summed over every rank and mesh group.

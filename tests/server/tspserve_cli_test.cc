@@ -10,6 +10,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace tspserve {
 namespace {
@@ -84,6 +85,67 @@ TEST_F(CliTest, MakeModelListsPresetsAndRejectsUnknownOnes) {
   const Result bad = RunTspserve("make-model --preset nope --out " + (cache_ / "x").string());
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("qwen2-small"), std::string::npos) << bad.output;
+}
+
+nlohmann::json ReadJson(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+TEST_F(CliTest, BenchMeasuresEveryCaseOfEveryMode) {
+  const fs::path json = fs::path(testing::TempDir()) / "bench.json";
+  const Result r = RunTspserve(
+      "bench --device cpu --preset tiny --modes tsp,tp --degree 2 --prompt-lengths 37 --batch-sizes 3 "
+      "--contexts 21 --decode-steps 2 --warmup 0 --repeat 1 --json " + json.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.stdout_only.find("prefill 37"), std::string::npos) << r.stdout_only;
+  const nlohmann::json doc = ReadJson(json);
+  EXPECT_GT(doc["rates"]["matmul_flops_per_s"].get<double>(), 0);
+  EXPECT_GT(doc["rates"]["copy_bytes_per_s"].get<double>(), 0);
+  EXPECT_NE(doc["command"].get<std::string>().find("--prompt-lengths 37"), std::string::npos);
+  ASSERT_EQ(doc["cases"].size(), 4u);  // (prefill, decode) x (tsp, tp)
+  for (const nlohmann::json& c : doc["cases"]) {
+    ASSERT_TRUE(c["ok"].get<bool>()) << c.dump();
+    EXPECT_GT(c["seconds"].get<double>(), 0);
+    EXPECT_GT(c["floor_seconds"].get<double>(), 0);
+    ASSERT_EQ(c["memory_per_gpu"].size(), 2u);
+    for (const nlohmann::json& m : c["memory_per_gpu"]) {
+      EXPECT_GT(m["weights"].get<int64_t>(), 0);
+      EXPECT_GT(m["kv_cache"].get<int64_t>(), 0);
+      EXPECT_GT(m["activations"].get<int64_t>(), 0);
+    }
+  }
+  // TSP's prefill moves weights (broadcast and ring); TP's all-reduces activations.
+  const nlohmann::json& tsp_prefill = doc["cases"][0];
+  EXPECT_EQ(tsp_prefill["mode"], "tsp");
+  EXPECT_GT(tsp_prefill["comm_summed_over_ranks"]["Broadcast"]["bytes"].get<int64_t>(), 0);
+  EXPECT_GT(tsp_prefill["comm_summed_over_ranks"]["SendRecv"]["bytes"].get<int64_t>(), 0);
+  const nlohmann::json& tp_decode = doc["cases"][3];
+  EXPECT_EQ(tp_decode["mode"], "tp");
+  EXPECT_EQ(tp_decode["batch"], 3);
+  EXPECT_GT(tp_decode["comm_summed_over_ranks"]["AllReduce"]["calls"].get<int64_t>(), 0);
+}
+
+TEST_F(CliTest, BenchFindsTheLongestPromptTheKvPoolHolds) {
+  const fs::path json = fs::path(testing::TempDir()) / "longest.json";
+  // tiny: 1 KiB of K/V per token on the rank that holds it; 1 MiB pools on 2 ranks hold 2048.
+  const Result r = RunTspserve(
+      "bench --device cpu --modes tsp --degree 2 --prompt-lengths 16 --batch-sizes 1 --contexts 8 "
+      "--decode-steps 1 --warmup 0 --repeat 1 --kv-cache-mb 1 --longest-prompt 256 "
+      "--longest-prompt-limit 8K --json " + json.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const int64_t longest = ReadJson(json)["longest_prompt"]["tsp/weight-stationary"].get<int64_t>();
+  EXPECT_GE(longest, 2048 - 32);
+  EXPECT_LT(longest, 4096);
+}
+
+TEST_F(CliTest, BenchRejectsBadSizesAndModes) {
+  Result r = RunTspserve("bench --device cpu --prompt-lengths 12,0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--prompt-lengths"), std::string::npos) << r.output;
+  r = RunTspserve("bench --device cpu --modes tsp,xp");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("xp"), std::string::npos) << r.output;
 }
 
 }  // namespace
