@@ -60,10 +60,20 @@ struct PagedAttentionParams {
 cudaError_t CheckPagedAttentionSupported(int32_t head_dim);
 
 // Scratch bytes LaunchPagedAttention needs for these parameters (a function of the host fields
-// only, so a CUDA graph can size it at capture).
+// only, so a CUDA graph can size it at capture). Also reads the current device's multiprocessor
+// count (the split-KV grid is sized to fill it): call it with the device of the launch current.
+// Nonzero only for the split-KV path (max_query_len <= 16 with few sequences and many keys).
 size_t PagedAttentionWorkspaceBytes(const PagedAttentionParams& params);
 
-// Enqueues the attention on `stream`. Returns the launch error, if any.
+// Enqueues the attention on `stream`. Returns the launch error, if any; cudaErrorInvalidValue for
+// an unsupported head_dim, a bad head layout, too small a workspace, or a layout the kernels
+// cannot read: q, k_cache and v_cache must be 16-byte aligned with q_row_stride and
+// kv_slot_stride multiples of 8; out 4-byte aligned with an even out_row_stride. Nothing is
+// launched when num_tokens, num_seqs or num_q_heads is 0. Rows outside every sequence's
+// [query_start[s], query_start[s+1]) are not written. Paths: max_query_len <= 16 takes split-KV
+// decode (one CTA per sequence, K/V head and key chunk, all query rows and heads of that K/V
+// head; then a combine when chunks > 1); longer runs take the flash-attention prefill (one CTA
+// per 64 query rows of one head).
 cudaError_t LaunchPagedAttention(const PagedAttentionParams& params, cudaStream_t stream);
 
 }  // namespace tspserve::kernels

@@ -22,6 +22,7 @@ void Communicator::Record(CollectiveKind kind, int64_t bytes, double seconds) {
   stats_.bytes_sent[i] += bytes;
   stats_.calls[i] += 1;
   stats_.seconds[i] += seconds;
+  stats_.exposed_seconds += seconds;
 }
 
 }  // namespace tspserve

@@ -30,6 +30,10 @@ struct CommStats {
   std::array<int64_t, kNumCollectiveKinds> bytes_sent{};
   std::array<int64_t, kNumCollectiveKinds> calls{};
   std::array<double, kNumCollectiveKinds> seconds{};  // wall time inside the calls
+  // Time the rank's compute stood idle waiting for collectives: the communication not hidden
+  // under compute. A blocking (host) call's whole time is exposed; a device implementation
+  // measures the compute stream's stalls.
+  double exposed_seconds = 0;
 
   int64_t bytes(CollectiveKind kind) const { return bytes_sent[static_cast<int>(kind)]; }
   int64_t count(CollectiveKind kind) const { return calls[static_cast<int>(kind)]; }
@@ -130,8 +134,11 @@ class Communicator {
   void ResetStats() { stats_ = CommStats{}; }
 
  protected:
-  // Adds one call of `kind` that sent `bytes` (by the rule above) and took `seconds`.
+  // Adds one call of `kind` that sent `bytes` (by the rule above) and blocked for `seconds`.
   void Record(CollectiveKind kind, int64_t bytes, double seconds);
+  // Device implementations learn a collective's time (and compute stalls) after the fact.
+  void AddSeconds(CollectiveKind kind, double seconds) { stats_.seconds[static_cast<int>(kind)] += seconds; }
+  void AddExposedSeconds(double seconds) { stats_.exposed_seconds += seconds; }
 
  private:
   CommStats stats_;

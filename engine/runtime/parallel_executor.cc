@@ -25,6 +25,7 @@ CommStats Sum(const CommStats& a, const CommStats& b) {
     sum.calls[k] += b.calls[k];
     sum.seconds[k] += b.seconds[k];
   }
+  sum.exposed_seconds += b.exposed_seconds;
   return sum;
 }
 
@@ -73,7 +74,7 @@ absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
   if (!options.random_weights) {
     ASSIGN_OR_RETURN(checkpoint, Checkpoint::Open(model_dir));
   }
-  ASSIGN_OR_RETURN(RankDevices devices, MakeRankDevices(options.device, parallel.degree));
+  ASSIGN_OR_RETURN(RankDevices devices, MakeRankDevices(options.device, parallel.degree, options.share_gpus));
   std::unique_ptr<ParallelExecutor> executor(new ParallelExecutor(options));
   executor->ranks_.resize(static_cast<size_t>(parallel.degree));
   for (int32_t r = 0; r < parallel.degree; ++r) {

@@ -35,6 +35,8 @@ struct ExecutorOptions {
   // Benchmarks: weights of the config's shapes filled on the devices (MakeRandomWeights) instead
   // of read from model_dir, which is then ignored.
   bool random_weights = false;
+  // Tests: more ranks than GPUs, rank r on GPU r % count, collectives staged through host memory.
+  bool share_gpus = false;
   uint64_t random_seed = 0;
 };
 

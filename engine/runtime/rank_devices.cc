@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/comm/local_communicator.h"
 #include "engine/common/status.h"
+#include "engine/runtime/host_staged_communicator.h"
 
 #if TSPSERVE_HAVE_CUDA
 #include "engine/backend/cuda/cuda_backend.h"
@@ -15,24 +16,29 @@
 namespace tspserve {
 namespace {
 
-absl::StatusOr<RankDevices> MakeCudaRanks(int32_t degree) {
+absl::StatusOr<RankDevices> MakeCudaRanks(int32_t degree, int32_t gpus) {
 #if TSPSERVE_HAVE_CUDA
   RankDevices ranks;
   std::vector<int> devices;
   std::vector<void*> streams;
   for (int32_t r = 0; r < degree; ++r) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeCudaBackend(r));
+    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeCudaBackend(r % gpus));
     devices.push_back(r);
     streams.push_back(backend->stream());
     ranks.backends.push_back(std::move(backend));
   }
-  if (degree == 1) {  // no NCCL for one rank: the host group is a no-op at size 1
-    ranks.comms = LocalCommunicator::CreateGroup(1);
+  if (degree > gpus || degree == 1) {  // ranks share GPUs (or there is one): host-staged
+    std::vector<std::unique_ptr<Communicator>> host = LocalCommunicator::CreateGroup(degree);
+    for (int32_t r = 0; r < degree; ++r) {
+      ranks.comms.push_back(std::make_unique<HostStagedCommunicator>(std::move(host[static_cast<size_t>(r)]),
+                                                                     *ranks.backends[static_cast<size_t>(r)]));
+    }
     return ranks;
   }
   ASSIGN_OR_RETURN(ranks.comms, NcclCommunicator::CreateGroup(devices, streams));
   return ranks;
 #else
+  (void)gpus;
   return absl::FailedPreconditionError("this build has no CUDA backend (configure with -DTSPSERVE_WITH_CUDA=ON)");
 #endif
 }
@@ -48,7 +54,7 @@ int32_t AvailableDevices(Device kind) {
 #endif
 }
 
-absl::StatusOr<RankDevices> MakeRankDevices(Device kind, int32_t degree) {
+absl::StatusOr<RankDevices> MakeRankDevices(Device kind, int32_t degree, bool share_gpus) {
   if (degree < 1) return absl::InvalidArgumentError(absl::StrCat("degree must be >= 1, got ", degree));
   if (kind == Device::kCpu) {
     RankDevices ranks;
@@ -57,11 +63,11 @@ absl::StatusOr<RankDevices> MakeRankDevices(Device kind, int32_t degree) {
     return ranks;
   }
   const int32_t gpus = AvailableDevices(Device::kCuda);
-  if (gpus < degree) {
+  if (gpus < 1 || (gpus < degree && !share_gpus)) {
     return absl::FailedPreconditionError(
         absl::StrCat(degree, " ranks need ", degree, " CUDA devices; this machine has ", gpus));
   }
-  return MakeCudaRanks(degree);
+  return MakeCudaRanks(degree, gpus);
 }
 
 std::string_view DeviceName(Device kind) { return kind == Device::kCuda ? "cuda" : "cpu"; }

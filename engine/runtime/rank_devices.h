@@ -24,8 +24,10 @@ struct RankDevices {
 int32_t AvailableDevices(Device kind);
 
 // Backends and a communicator group for `degree` ranks. FailedPrecondition when the build has no
-// CUDA backend or fewer GPUs than ranks.
-absl::StatusOr<RankDevices> MakeRankDevices(Device kind, int32_t degree);
+// CUDA backend or fewer GPUs than ranks, unless `share_gpus`: then rank r runs on GPU r % count and
+// collectives go through host memory (HostStagedCommunicator), so every schedule can be tested
+// with N ranks on fewer GPUs. Slow; never for serving.
+absl::StatusOr<RankDevices> MakeRankDevices(Device kind, int32_t degree, bool share_gpus = false);
 
 // "cpu" / "cuda"; ParseDevice also takes "auto": CUDA when at least `degree` GPUs are present.
 std::string_view DeviceName(Device kind);

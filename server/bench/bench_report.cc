@@ -25,6 +25,12 @@ double CommSeconds(const CommStats& s) {
   return total;
 }
 
+// The share of collective time that compute hid (1: all of it; the CPU's blocking calls hide none).
+double HiddenFraction(const CommStats& s) {
+  const double total = CommSeconds(s);
+  return total > 0 ? std::clamp(1.0 - s.exposed_seconds / total, 0.0, 1.0) : 1.0;
+}
+
 std::string CaseName(const CaseRecord& c) {
   return c.phase == "prefill" ? absl::StrFormat("prefill %d", c.prompt_tokens)
                               : absl::StrFormat("decode b=%d ctx=%d", c.batch, c.context);
@@ -37,8 +43,8 @@ void PrintTable(const BenchContext& context, const std::vector<ModeResult>& resu
   out << absl::StrFormat("measured: matmul %.4g TFLOP/s (%s, %d^3), copy %.0f GB/s\n",
                          context.rates.matmul_flops_per_s / 1e12, context.rates.dtype, context.rates.matmul_size,
                          context.rates.copy_bytes_per_s / 1e9);
-  out << absl::StrFormat("%-22s %-26s %11s %11s %9s %8s %8s %8s %8s %8s %9s\n", "mode", "case", "time ms",
-                         "tok/s", "x floor", "GiB/GPU", "weights", "kv", "act", "work", "comm ms");
+  out << absl::StrFormat("%-22s %-26s %11s %11s %9s %8s %8s %8s %8s %8s %9s %7s\n", "mode", "case", "time ms",
+                         "tok/s", "x floor", "GiB/GPU", "weights", "kv", "act", "work", "comm ms", "hidden");
   for (const ModeResult& r : results) {
     const std::string mode = r.schedule.empty() ? r.mode : r.mode + "/" + r.schedule;
     for (const CaseRecord& c : r.cases) {
@@ -47,10 +53,11 @@ void PrintTable(const BenchContext& context, const std::vector<ModeResult>& resu
         continue;
       }
       const RankMemory m = PeakRank(c);
-      out << absl::StrFormat("%-22s %-26s %11.3f %11.0f %9.2f %8.2f %8.2f %8.2f %8.2f %8.2f %9.3f\n", mode,
+      out << absl::StrFormat("%-22s %-26s %11.3f %11.0f %9.2f %8.2f %8.2f %8.2f %8.2f %8.2f %9.3f %6.0f%%\n", mode,
                              CaseName(c), c.seconds * 1e3, c.tokens_per_s, c.seconds / c.floor_seconds,
                              GiB(m.total()), GiB(m.weights), GiB(m.kv_cache), GiB(m.activations),
-                             GiB(m.workspace), CommSeconds(c.comm) * 1e3 / std::max<size_t>(1, c.memory.size()));
+                             GiB(m.workspace), CommSeconds(c.comm) * 1e3 / std::max<size_t>(1, c.memory.size()),
+                             100 * HiddenFraction(c.comm));
     }
     if (r.longest_prompt >= 0) {
       out << absl::StrFormat("%-22s longest prompt that runs: %d tokens\n", mode, r.longest_prompt);
@@ -83,6 +90,8 @@ nlohmann::json ToJson(const BenchContext& context, const std::vector<ModeResult>
             {"calls", c.comm.calls[k]}, {"bytes", c.comm.bytes_sent[k]}, {"seconds", c.comm.seconds[k]}};
       }
       rec["comm_summed_over_ranks"] = comm;
+      rec["comm_exposed_seconds_summed_over_ranks"] = c.comm.exposed_seconds;
+      rec["comm_hidden_fraction"] = HiddenFraction(c.comm);
       records.push_back(rec);
     }
   }

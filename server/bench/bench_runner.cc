@@ -65,6 +65,7 @@ void BenchRunner::FinishCase(int32_t timed_runs, CaseRecord& record) {
     record.comm.calls[k] /= std::max(timed_runs, 1);
     record.comm.seconds[k] /= std::max(timed_runs, 1);
   }
+  record.comm.exposed_seconds /= std::max(timed_runs, 1);
   record.floor_seconds = std::max(record.work.flops / rates_.matmul_flops_per_s,
                                   record.work.bytes / rates_.copy_bytes_per_s);
 }

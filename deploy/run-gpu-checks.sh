@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs tspserve's GPU checks from a bundle on a machine with NVIDIA GPUs: every gpu-labelled test
+# binary in the bundle, then (optionally) a benchmark. Logs and JSON go to OUT.
+#
+#   deploy/run-gpu-checks.sh BUNDLE_DIR OUT [sanitize] [-- tspserve bench arguments...]
+#
+# BUNDLE_DIR is what deploy/bundle.sh made from a CUDA build (bin/ holds tspserve and the *_test
+# binaries). Tests find checked-in golden data through TSPSERVE_SOURCE_DIR (default: this
+# checkout). `sanitize` also runs the kernel tests under compute-sanitizer memcheck and racecheck.
+set -uo pipefail
+
+if [ $# -lt 2 ]; then
+  echo "usage: $0 BUNDLE_DIR OUT [sanitize] [-- bench args...]" >&2
+  exit 2
+fi
+bundle=$(cd "$1" && pwd)
+out=$2
+shift 2
+sanitize=0
+if [ "${1:-}" = sanitize ]; then sanitize=1; shift; fi
+[ "${1:-}" = -- ] && shift
+mkdir -p "$out"
+export TSPSERVE_SOURCE_DIR=${TSPSERVE_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+export NCCL_NVLS_ENABLE=0  # NVLink multicast stays off
+nvidia-smi -L | tee "$out/gpus.txt"
+
+status=0
+for test in "$bundle"/bin/*_test; do
+  name=$(basename "$test")
+  start=$(date +%s)
+  "$test" > "$out/$name.log" 2>&1
+  rc=$?
+  [ $rc -ne 0 ] && status=1
+  echo "$name: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/$name.log" | tr '\n' ' ')"
+  grep -E "^\[  FAILED  \]|Failure" "$out/$name.log" | head -20
+done
+
+if [ $sanitize = 1 ]; then
+  for tool in memcheck racecheck; do
+    for name in cuda_backend_test cuda_attention_test; do
+      # cuBLASLt's split-K kernels report benign races of their own; ours must have none.
+      compute-sanitizer --tool $tool --error-exitcode 9 --kernel-name-exclude kns=nvjet \
+        "$bundle/bin/$name" --gtest_brief=1 > "$out/$name.$tool.log" 2>&1
+      rc=$?
+      [ $rc -ne 0 ] && status=1
+      echo "$tool $name: exit $rc; $(tail -1 "$out/$name.$tool.log")"
+    done
+  done
+fi
+
+if [ $# -gt 0 ]; then
+  "$bundle/bin/tspserve" bench "$@" --json "$out/bench.json" 2>"$out/bench.stderr" | tee "$out/bench.txt"
+  [ "${PIPESTATUS[0]}" -ne 0 ] && { status=1; tail -20 "$out/bench.stderr"; }
+fi
+exit $status
