@@ -59,9 +59,15 @@ __global__ void MatMulKernel(MatMulArgs args) {
     for (int j = 0; j < kPerThread; ++j) {
       const int64_t col = n0 + threadIdx.x + j * kThreadsSide;
       if (col >= args.n) continue;
-      __nv_bfloat16* o = args.out + row * args.out_row_stride + col;
-      const float prior = args.accumulate ? __bfloat162float(*o) : 0.0f;
-      *o = __float2bfloat16_rn(prior + acc[i][j]);
+      const int64_t at = row * args.out_row_stride + col;
+      if (args.out_f32) {
+        float* o = static_cast<float*>(args.out) + at;
+        *o = (args.accumulate ? *o : 0.0f) + acc[i][j];
+      } else {
+        __nv_bfloat16* o = static_cast<__nv_bfloat16*>(args.out) + at;
+        const float prior = args.accumulate ? __bfloat162float(*o) : 0.0f;
+        *o = __float2bfloat16_rn(prior + acc[i][j]);
+      }
     }
   }
 }

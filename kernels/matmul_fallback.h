@@ -10,14 +10,16 @@
 
 namespace tspserve::kernels {
 
-// out = x · wᵀ, or out += x · wᵀ when `accumulate`; fp32 sums, one bf16 rounding. x [m, k]; w [n, k];
-// out [m, n]; row-major, row strides in elements. out must not overlap x or w.
+// out = x · wᵀ, or out += x · wᵀ when `accumulate`; fp32 sums, one rounding to out's type (bf16, or
+// fp32 when out_f32: logits keep fp32). x [m, k]; w [n, k]; out [m, n]; row-major, row strides in
+// elements. out must not overlap x or w.
 struct MatMulArgs {
   const __nv_bfloat16* x = nullptr;
   int64_t x_row_stride = 0;
   const __nv_bfloat16* w = nullptr;
   int64_t w_row_stride = 0;
-  __nv_bfloat16* out = nullptr;
+  void* out = nullptr;  // __nv_bfloat16, or float when out_f32
+  bool out_f32 = false;
   int64_t out_row_stride = 0;
   int64_t m = 0;
   int64_t n = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
@@ -97,11 +98,13 @@ absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b
     buffer.Reset();
     ASSIGN_OR_RETURN(buffer, backend_.Allocate(bytes * 2, MemoryKind::kWorkspace));
   }
+  // Every array is staged back to back on the host and crosses to the device in one copy.
+  staging_.resize(bytes);
   size_t offset = 0;
   auto upload = [&](const auto& v, DType dtype) {
     Tensor t = buffer.AsTensor(dtype, {static_cast<int64_t>(v.size())}, offset);
+    if (!v.empty()) std::memcpy(staging_.data() + offset, v.data(), v.size() * sizeof(v[0]));
     offset += ArrayBytes(v);
-    if (!v.empty()) backend_.CopyFromHost(t, v.data());
     return t;
   };
   UploadedBatch up;
@@ -114,6 +117,7 @@ absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b
   up.meta.page_first_position = upload(b.page_first_position, DType::kI32);
   up.meta.page_num_tokens = upload(b.page_num_tokens, DType::kI32);
   up.logit_rows = upload(b.logit_rows, DType::kI32);
+  backend_.CopyFromHost(buffer.AsTensor(DType::kU8, {static_cast<int64_t>(bytes)}), staging_.data());
   up.meta.num_seqs = b.num_seqs();
   up.meta.num_tokens = b.num_tokens();
   for (int32_t s = 0; s < b.num_seqs(); ++s) {

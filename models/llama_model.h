@@ -100,6 +100,7 @@ class LlamaModel {
   Tensor rope_table_;  // [max_position_embeddings, head_dim] F32
   std::array<Buffer, kMaxSlots> scratch_;
   std::array<Buffer, 4> metadata_;
+  std::vector<char> staging_;  // host side of Upload
 };
 
 }  // namespace tspserve

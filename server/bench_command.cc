@@ -83,6 +83,9 @@ struct Plan {
 
 absl::StatusOr<Plan> MakePlan(const BenchFlags& f) {
   Plan plan;
+  if (f.repeat < 1 || f.warmup < 0 || f.decode_steps < 1 || f.degree < 1) {
+    return absl::InvalidArgumentError("--repeat, --decode-steps and --degree must be >= 1, --warmup >= 0");
+  }
   if (!f.model.empty()) {
     ASSIGN_OR_RETURN(plan.config, LoadModelConfig(f.model));
   } else {

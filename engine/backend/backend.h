@@ -68,7 +68,8 @@ class Backend {
   // residual += x, then out = RmsNorm(residual). residual, x, out [M, D].
   virtual void AddRmsNorm(const Tensor& residual, const Tensor& x, const Tensor& weight, float eps,
                           const Tensor& out) = 0;
-  // out = x · wᵀ (+ out when accumulate). x [M, K]; w [N, K] (a checkpoint's [out, in] layout); out [M, N].
+  // out = x · wᵀ (+ out when accumulate). x [M, K]; w [N, K] (a checkpoint's [out, in] layout); out [M, N]
+  // of compute_dtype, or F32 for an fp32 result (logits).
   virtual void MatMul(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) = 0;
   // x[m, :] += bias. x [M, N]; bias [N].
   virtual void AddBias(const Tensor& x, const Tensor& bias) = 0;

@@ -133,24 +133,27 @@ absl::StatusOr<std::vector<float>> ParallelForward::LmHead(const Tensor& hidden,
   const int64_t shard_cols = head.dim(0);
   const bool sharded = config_.weights_sharded();
   if (rows == 0 || (!sharded && comm_.rank() != 0)) return std::vector<float>();
-  ASSIGN_OR_RETURN(Tensor logits, model_.Scratch(kLogits, dtype_, rows, shard_cols));
+  // Logits stay fp32 from the product on (no bf16 rounding of the scores sampling compares).
+  ASSIGN_OR_RETURN(Tensor logits, model_.Scratch(kLogits, DType::kF32, rows, shard_cols));
   backend_.MatMul(hidden, head, logits, /*accumulate=*/false);
   const int32_t shards = sharded ? tensor_comm_.size() : 1;
   Tensor gathered = logits;
   if (sharded) {
-    ASSIGN_OR_RETURN(gathered, model_.Scratch(kGatheredLogits, dtype_, shards * rows, shard_cols));
+    ASSIGN_OR_RETURN(gathered, model_.Scratch(kGatheredLogits, DType::kF32, shards * rows, shard_cols));
     tensor_comm_.AllGather(logits, gathered);  // [shard][row][column]
   }
   if (comm_.rank() != 0) return std::vector<float>();
   std::vector<float> host(static_cast<size_t>(gathered.numel()));
-  backend_.DownloadFloat(host.data(), gathered);
+  backend_.CopyToHost(host.data(), gathered);
+  // Row g of shard s holds vocabulary columns [s * shard_cols, (s + 1) * shard_cols): copy each
+  // run into plan order, dropping the padding past vocab_size.
   std::vector<float> out(static_cast<size_t>(rows * vocab));
   for (int64_t g = 0; g < rows; ++g) {
     const int64_t row = order.empty() ? g : order[static_cast<size_t>(g)];
-    for (int64_t j = 0; j < vocab; ++j) {
-      const int64_t shard = j / shard_cols, col = j % shard_cols;
-      out[static_cast<size_t>(row * vocab + j)] =
-          host[static_cast<size_t>((shard * rows + g) * shard_cols + col)];
+    for (int64_t s = 0; s < shards; ++s) {
+      const int64_t begin = s * shard_cols, count = std::min(shard_cols, vocab - begin);
+      if (count <= 0) break;
+      std::copy_n(host.begin() + (s * rows + g) * shard_cols, count, out.begin() + row * vocab + begin);
     }
   }
   return out;

@@ -31,6 +31,11 @@ class ParallelForward {
   ParallelForward(const ParallelConfig& config, LlamaModel& model, Communicator& comm,
                   Communicator* tensor_comm = nullptr, Communicator* sequence_comm = nullptr);
 
+  // Grows every scratch buffer the step will use (step_memory.cc). The executor calls it on every
+  // rank and checks all results before any rank runs the step, so running out of memory is an
+  // error of the step, never a rank stuck in a collective its failed peer will not join.
+  absl::Status ReserveStepMemory(const RankStep& step);
+
   // Runs the step. Rank 0 returns the logits of all.logit_rows, [R, vocab_size] in plan order;
   // the other ranks return an empty vector.
   absl::StatusOr<std::vector<float>> Run(const RankStep& step);

@@ -33,7 +33,20 @@ CommStats Sum(const CommStats& a, const CommStats& b) {
 
 ParallelExecutor::ParallelExecutor(const ExecutorOptions& options) : options_(options) {}
 
-ParallelExecutor::~ParallelExecutor() = default;
+// Each rank is torn down on its own worker thread, all at once: destroying NCCL communicators is
+// collective among the ranks of a node.
+ParallelExecutor::~ParallelExecutor() {
+  if (workers_ == nullptr) return;
+  workers_->RunOnAll([&](int r) {
+    Rank& rank = ranks_[static_cast<size_t>(r)];  // users before what they use
+    rank.forward.reset();
+    rank.model.reset();
+    rank.sequence_comm.reset();
+    rank.tensor_comm.reset();
+    rank.comm.reset();
+    rank.backend.reset();
+  });
+}
 
 absl::StatusOr<int32_t> ParallelExecutor::BlocksPerRank(const ModelConfig& config,
                                                       int64_t stored_heads) const {
@@ -42,12 +55,15 @@ absl::StatusOr<int32_t> ParallelExecutor::BlocksPerRank(const ModelConfig& confi
   const int64_t per_block = LlamaModel::BytesPerKvBlock(config, options_.block_size, stored_heads, dtype);
   int64_t budget = options_.kv_cache_bytes;
   if (budget == 0 && options_.device == Device::kCuda) {
+    // Ranks sharing a GPU (tests) split what it has left.
+    const int64_t ranks_per_gpu =
+        (static_cast<int64_t>(ranks_.size()) + AvailableDevices(Device::kCuda) - 1) / AvailableDevices(Device::kCuda);
     budget = std::numeric_limits<int64_t>::max();
     for (const Rank& rank : ranks_) {
       const Backend::MemoryInfo memory = rank.backend->DeviceMemory();
       const int64_t used = memory.total_bytes - memory.free_bytes;
       const auto allowed = static_cast<int64_t>(options_.gpu_memory_utilization * static_cast<double>(memory.total_bytes));
-      budget = std::min(budget, allowed - used - options_.activation_reserve_bytes);
+      budget = std::min(budget, (allowed - used - options_.activation_reserve_bytes) / ranks_per_gpu);
     }
   }
   const int64_t blocks = budget / per_block;
@@ -146,6 +162,16 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
     for (const BlockCopy& c : kv_->rank(k).TakePendingCopies()) {
       copies[static_cast<size_t>(k)].push_back({c.src_block, c.dst_block});
     }
+  }
+  std::vector<absl::Status> reserved(ranks_.size());
+  workers_->RunOnAll([&](int r) {
+    const size_t k = static_cast<size_t>(options_.parallel.kv_rank(r));
+    reserved[static_cast<size_t>(r)] = ranks_[static_cast<size_t>(r)].forward->ReserveStepMemory(steps[k]);
+  });
+  for (const absl::Status& s : reserved) {
+    if (s.ok()) continue;
+    for (const ScheduledSeq& e : plan.seqs) kv_->Truncate(e.seq_id, e.first_position);
+    return s;
   }
   std::vector<absl::StatusOr<std::vector<float>>> logits(ranks_.size());
   workers_->RunOnAll([&](int r) {

@@ -36,9 +36,9 @@ int64_t LeadingDim(int64_t rows, int64_t cols, int64_t row_stride) {
   return ld;
 }
 
-MatrixLayout MakeLayout(uint64_t rows, uint64_t cols, int64_t ld) {
+MatrixLayout MakeLayout(uint64_t rows, uint64_t cols, int64_t ld, cudaDataType_t type = CUDA_R_16BF) {
   cublasLtMatrixLayout_t layout = nullptr;
-  if (cublasLtMatrixLayoutCreate(&layout, CUDA_R_16BF, rows, cols, ld) != CUBLAS_STATUS_SUCCESS) {
+  if (cublasLtMatrixLayoutCreate(&layout, type, rows, cols, ld) != CUBLAS_STATUS_SUCCESS) {
     return nullptr;
   }
   return MatrixLayout(layout);
@@ -82,6 +82,7 @@ CublasLtMatmul::Key CublasLtMatmul::MakeKey(const kernels::MatMulArgs& args) {
   key.ldw = LeadingDim(args.n, args.k, args.w_row_stride);
   key.ldo = LeadingDim(args.m, args.n, args.out_row_stride);
   key.accumulate = args.accumulate;
+  key.out_f32 = args.out_f32;
   key.align_x = AddressAlignment(args.x);
   key.align_w = AddressAlignment(args.w);
   key.align_out = AddressAlignment(args.out);
@@ -98,7 +99,7 @@ std::unique_ptr<CublasLtMatmul::Plan> CublasLtMatmul::MakePlan(const Key& key) c
   plan->desc = MatmulDesc(desc);
   plan->a = MakeLayout(key.k, key.n, key.ldw);
   plan->b = MakeLayout(key.k, key.m, key.ldx);
-  plan->c = MakeLayout(key.n, key.m, key.ldo);
+  plan->c = MakeLayout(key.n, key.m, key.ldo, key.out_f32 ? CUDA_R_32F : CUDA_R_16BF);
   if (!plan->a || !plan->b || !plan->c ||
       !SetDesc(desc, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T) ||
       !SetDesc(desc, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N)) {

@@ -41,9 +41,10 @@ class CublasLtMatmul {
   struct Key {
     int64_t m, n, k, ldx, ldw, ldo;
     bool accumulate;
+    bool out_f32;
     uint32_t align_x, align_w, align_out;
     auto Tie() const {
-      return std::tie(m, n, k, ldx, ldw, ldo, accumulate, align_x, align_w, align_out);
+      return std::tie(m, n, k, ldx, ldw, ldo, accumulate, out_f32, align_x, align_w, align_out);
     }
     bool operator<(const Key& other) const { return Tie() < other.Tie(); }
   };

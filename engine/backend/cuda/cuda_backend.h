@@ -14,8 +14,8 @@ namespace tspserve {
 // CUDA devices this process can use; 0 when there is no driver or no device (never fails).
 int CudaDeviceCount();
 
-// A backend on device `device` (in [0, CudaDeviceCount())). Every method may be called from any
-// thread: each sets the device for the calling thread first.
+// A backend on device `device` (in [0, CudaDeviceCount())). One thread at a time may call it (a
+// rank's worker), whichever thread that is: each method sets the device for the caller first.
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device);
 
 }  // namespace tspserve

@@ -84,7 +84,11 @@ void CudaBackend::AddRmsNorm(const Tensor& residual, const Tensor& x, const Tens
 void CudaBackend::MatMul(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) {
   const auto a = Bf16Rows(x, "MatMul x");
   const auto b = Bf16Rows(w, "MatMul w");
-  const auto c = Bf16Rows(out, "MatMul out");
+  const bool out_f32 = out.dtype() == DType::kF32;  // logits: bf16 products, fp32 result
+  const auto c = out_f32 ? cuda::Rows(out, "MatMul out") : [&] {
+    const auto m = Bf16Rows(out, "MatMul out");
+    return cuda::AnyMatrix{m.data, m.rows, m.cols, m.row_stride, 2};
+  }();
   CHECK_EQ(a.cols, b.cols) << "MatMul x " << x.ShapeString() << " vs w " << w.ShapeString();
   CHECK(c.rows == a.rows && c.cols == b.rows) << "MatMul out " << out.ShapeString() << " for x "
                                               << x.ShapeString() << ", w " << w.ShapeString();
@@ -94,6 +98,7 @@ void CudaBackend::MatMul(const Tensor& x, const Tensor& w, const Tensor& out, bo
   args.w = b.data;
   args.w_row_stride = b.row_stride;
   args.out = c.data;
+  args.out_f32 = out_f32;
   args.out_row_stride = c.row_stride;
   args.m = a.rows;
   args.n = b.rows;
