@@ -304,10 +304,11 @@ std::vector<GenerateResult> Engine::Generate(std::vector<GenerateRequest> reques
 
 absl::Status Engine::Step() {
   const auto start = std::chrono::steady_clock::now();
-  const BatchPlan plan = scheduler_.Schedule();
+  BatchPlan plan = scheduler_.Schedule();
   if (plan.empty()) {
     return absl::ResourceExhaustedError("the scheduler could not place any waiting request");
   }
+  plan.greedy_only = GreedyOnly(plan);
   for (const ScheduledSeq& entry : plan.seqs) {
     Request& r = *active_.at(entry.seq_id);
     if (r.pending.timings.first_scheduled < 0) r.pending.timings.first_scheduled = SecondsSince(r.arrival);
@@ -320,6 +321,18 @@ absl::Status Engine::Step() {
   return absl::OkStatus();
 }
 
+bool Engine::GreedyOnly(const BatchPlan& plan) const {
+  for (const ScheduledSeq& entry : plan.seqs) {
+    if (!entry.wants_logits) continue;
+    const Request& r = *active_.at(entry.seq_id);
+    const SamplingParams& p = r.sampler.params();
+    const bool plain = p.temperature == 0.0f && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
+                       p.frequency_penalty == 0.0f && p.num_logprobs == 0;
+    if (!plain || entry.all_logits || !r.stop.SuppressedTokenIds().empty()) return false;
+  }
+  return true;
+}
+
 void Engine::Postprocess(const BatchPlan& plan, const StepOutput& output) {
   for (size_t i = 0; i < plan.seqs.size(); ++i) {
     const ScheduledSeq& entry = plan.seqs[i];
@@ -327,10 +340,16 @@ void Engine::Postprocess(const BatchPlan& plan, const StepOutput& output) {
     request.seq.num_computed += entry.num_tokens;
     const int32_t row = output.logit_index[i];
     if (row < 0) continue;
-    const std::span<const float> logits(output.logits.data() + row * output.vocab_size,
-                                        static_cast<size_t>(output.vocab_size));
-    absl::StatusOr<SampledToken> sampled = request.sampler.Sample(
-        logits, request.seq.prompt, request.seq.output, request.stop.SuppressedTokenIds());
+    absl::StatusOr<SampledToken> sampled;
+    if (plan.greedy_only) {
+      const GreedyPick& pick = output.picks[static_cast<size_t>(row)];
+      sampled = SampledToken{pick.token, pick.logprob, {}};
+    } else {
+      const std::span<const float> logits(output.logits.data() + row * output.vocab_size,
+                                          static_cast<size_t>(output.vocab_size));
+      sampled = request.sampler.Sample(logits, request.seq.prompt, request.seq.output,
+                                       request.stop.SuppressedTokenIds());
+    }
     if (!sampled.ok()) {
       Finish(request, FinishReason::kError, sampled.status());
       continue;

@@ -131,6 +131,8 @@ class Engine {
   void Admit(std::unique_ptr<Request> request);
   void ExpireDeadlines();
   absl::Status Step();
+  // Whether every entry wanting logits samples greedily with nothing needing the whole row.
+  bool GreedyOnly(const BatchPlan& plan) const;
   void Postprocess(const BatchPlan& plan, const StepOutput& output);
   void AppendToken(Request& request, const SampledToken& token);
   void Emit(Request& request);

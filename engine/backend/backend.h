@@ -92,6 +92,12 @@ class Backend {
   // tensor when not wanted. A query with no visible key writes zeros and lse = -inf.
   virtual void Attention(const Tensor& q, const KvLayer& cache, const AttentionMetadata& meta,
                          const AttentionShape& shape, const Tensor& out, const Tensor& lse) = 0;
+  // Greedy picks of fp32 logits: for each row of logits [R, C] (rows may be strided), over its
+  // columns [0, valid_cols): out[r] = (max, id_offset + the column of the max (lowest on ties),
+  // log-sum-exp) as F32 [R, 3]; a row with no valid column gets (-inf, -1, -inf). A vocabulary
+  // shard passes its first id as id_offset; picks of several shards merge exactly on the host.
+  virtual void GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                          const Tensor& out) = 0;
   // dst = src. Both [M, N], either may be row-strided (moving column blocks between layouts).
   virtual void Copy(const Tensor& dst, const Tensor& src) = 0;
   // Exact softmax merge of S partial attentions over disjoint key sets (split-KV): for each token

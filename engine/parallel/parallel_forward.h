@@ -36,8 +36,9 @@ class ParallelForward {
   // error of the step, never a rank stuck in a collective its failed peer will not join.
   absl::Status ReserveStepMemory(const RankStep& step);
 
-  // Runs the step. Rank 0 returns the logits of all.logit_rows, [R, vocab_size] in plan order;
-  // the other ranks return an empty vector.
+  // Runs the step. Rank 0 returns the logits of all.logit_rows, [R, vocab_size] in plan order
+  // (greedy_only: [R, 3] picks, (max, token id, log-sum-exp) per row); the other ranks return an
+  // empty vector.
   absl::StatusOr<std::vector<float>> Run(const RankStep& step);
 
  private:
@@ -50,7 +51,10 @@ class ParallelForward {
   // output) for every layer but the first.
   void InputNorm(int64_t layer, const Tensor& x, const Tensor& y, const Tensor& normed);
   absl::Status Embed(const Tensor& token_ids, const Tensor& out);
-  absl::StatusOr<std::vector<float>> LmHead(const Tensor& hidden, std::span<const int32_t> order);
+  absl::StatusOr<std::vector<float>> LmHead(const Tensor& hidden, std::span<const int32_t> order,
+                                            bool greedy);
+  // logits [R, shard_cols] fp32 of this rank's vocabulary shard -> rank 0: [R, 3] picks in plan order.
+  absl::StatusOr<std::vector<float>> GreedyPicks(const Tensor& logits, std::span<const int32_t> order);
   // Issues, deferred, the broadcast of rank `owner`'s attention shard of `layer` into shard buffer
   // `buffer` (0 or 1) and returns its views, readable after comm_.WaitDeferred(). The buffer must
   // not be read by work issued after this call (double buffering: alternate the two).

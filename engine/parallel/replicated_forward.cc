@@ -177,7 +177,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunReplicated(const RankStep
   ASSIGN_OR_RETURN(Tensor hidden,
                    model_.Scratch(kHidden, dtype_, static_cast<int64_t>(step.all.logit_rows.size()), h));
   backend_.GatherRows(normed, up.logit_rows, hidden);
-  return LmHead(hidden, {});
+  return LmHead(hidden, {}, step.greedy_only);
 }
 
 }  // namespace tspserve

@@ -21,6 +21,7 @@ enum ScratchSlot : int {
   kEmbedAll,                       // [T_r, H] embeddings of one rank's tokens
   kHiddenLocal, kHidden,           // final hidden rows that want logits
   kLogits, kGatheredLogits,
+  kPicks, kGatheredPicks,          // greedy picks [R, 3] of this rank's vocabulary shard, of all
   kNumScratchSlots
 };
 

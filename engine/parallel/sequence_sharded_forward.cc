@@ -87,7 +87,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
                    model_.Scratch(kHiddenLocal, dtype_, static_cast<int64_t>(step.local.logit_rows.size()), h));
   backend_.GatherRows(normed, local.logit_rows, hidden_local);
   ASSIGN_OR_RETURN(Tensor hidden, GatherRowsAcrossRanks(sequence_comm_, kHidden, hidden_local, step.logit_rows_per_rank));
-  return LmHead(hidden, step.logit_order);
+  return LmHead(hidden, step.logit_order, step.greedy_only);
 }
 
 }  // namespace tspserve

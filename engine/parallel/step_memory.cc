@@ -75,6 +75,11 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
   RETURN_IF_ERROR(reserve(kHidden, dtype_, logit_rows, h));
   if (!config_.weights_sharded() && comm_.rank() != 0) return absl::OkStatus();  // rank 0's head
   RETURN_IF_ERROR(reserve(kLogits, DType::kF32, logit_rows, shard_cols));
+  if (step.greedy_only) {
+    RETURN_IF_ERROR(reserve(kPicks, DType::kF32, logit_rows, 3));
+    if (config_.weights_sharded()) RETURN_IF_ERROR(reserve(kGatheredPicks, DType::kF32, tensor_comm_.size() * logit_rows, 3));
+    return absl::OkStatus();
+  }
   if (config_.weights_sharded()) {
     RETURN_IF_ERROR(reserve(kGatheredLogits, DType::kF32, tensor_comm_.size() * logit_rows, shard_cols));
   }

@@ -184,7 +184,14 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
   for (const auto& l : logits) RETURN_IF_ERROR(l.status());
   StepOutput output;
   output.vocab_size = ranks_[0].model->config().vocab_size;
-  output.logits = *std::move(logits[0]);
+  if (plan.greedy_only) {
+    const std::vector<float>& picks = *logits[0];  // [R, 3]: max, token, log-sum-exp
+    for (size_t i = 0; i + 2 < picks.size(); i += 3) {
+      output.picks.push_back({static_cast<int32_t>(picks[i + 1]), picks[i] - picks[i + 2]});
+    }
+  } else {
+    output.logits = *std::move(logits[0]);
+  }
   output.logit_index = LogitIndex(plan);
   return output;
 }

@@ -21,6 +21,10 @@ struct ScheduledSeq {
 
 struct BatchPlan {
   std::vector<ScheduledSeq> seqs;
+  // Every entry that wants logits is sampled greedily with nothing that needs the whole row
+  // (no penalties, logprobs or banned tokens): the devices pick the tokens and only the picks
+  // come back (StepOutput::picks), never the logits.
+  bool greedy_only = false;
   int32_t num_tokens() const {
     int32_t n = 0;
     for (const ScheduledSeq& s : seqs) n += s.num_tokens;
@@ -29,10 +33,18 @@ struct BatchPlan {
   bool empty() const { return seqs.empty(); }
 };
 
-// What the executor returns: the logits row of every entry that wanted one, in plan order.
+// A greedy step's token: the argmax (lowest id on ties) and its raw log-probability.
+struct GreedyPick {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+// What the executor returns: the logits row of every entry that wanted one, in plan order (or,
+// for a greedy_only plan, one pick per row instead).
 struct StepOutput {
   int64_t vocab_size = 0;
-  std::vector<float> logits;        // [num_logit_rows, vocab_size]
+  std::vector<float> logits;        // [num_logit_rows, vocab_size]; empty when greedy_only
+  std::vector<GreedyPick> picks;    // [num_logit_rows] when greedy_only
   std::vector<int32_t> logit_index; // per plan entry: its (first) row in `logits`, or -1
 };
 

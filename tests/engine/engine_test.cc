@@ -195,5 +195,14 @@ TEST_F(EngineTest, PromptLogitsMatchesTheLastStepOfGeneration) {
   EXPECT_FALSE(engine->PromptLogits({}).ok());
 }
 
+// Greedy requests without logprobs or penalties take the device-side picks (no logits to the
+// host); asking for a logprob sends the same requests through the full-row sampler instead.
+TEST_F(EngineTest, GreedyPicksAgreeWithTheFullLogitsSampler) {
+  std::vector<GenerateRequest> picks = MixedBatch(12);
+  std::vector<GenerateRequest> full = MixedBatch(12);
+  for (GenerateRequest& r : full) r.sampling.num_logprobs = 1;
+  EXPECT_EQ(Tokens(MakeEngine()->Generate(std::move(picks))), Tokens(MakeEngine()->Generate(std::move(full))));
+}
+
 }  // namespace
 }  // namespace tspserve

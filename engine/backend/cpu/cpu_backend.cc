@@ -66,6 +66,11 @@ void CpuBackend::Attention(const Tensor& q, const KvLayer& cache, const Attentio
   cpu::Attention(q, cache, meta, shape, out, lse);
 }
 
+void CpuBackend::GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                            const Tensor& out) {
+  cpu::GreedyRows(logits, valid_cols, id_offset, out);
+}
+
 void CpuBackend::Copy(const Tensor& dst, const Tensor& src) { cpu::Copy(dst, src); }
 
 void CpuBackend::CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) {

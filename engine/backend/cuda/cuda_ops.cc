@@ -7,6 +7,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/fill_random.h"
+#include "kernels/greedy_rows.h"
 #include "kernels/matmul_fallback.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
@@ -154,6 +155,24 @@ void CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& position
   args.max_positions = table.rows;
   DeviceGuard guard(device_);
   CUDA_CHECK(kernels::LaunchRope(args, cuda_stream()));
+}
+
+void CudaBackend::GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                             const Tensor& out) {
+  const auto in = cuda::F32Rows(logits, "GreedyRows logits");
+  const auto picks = cuda::F32Rows(out, "GreedyRows out");
+  CHECK(picks.rows == in.rows && picks.cols == 3 && (picks.rows <= 1 || picks.row_stride == 3))
+      << "GreedyRows out must be contiguous [rows, 3], got " << out.ShapeString();
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "GreedyRows valid_cols " << valid_cols;
+  kernels::GreedyRowsArgs args;
+  args.logits = in.data;
+  args.row_stride = in.row_stride;
+  args.rows = in.rows;
+  args.valid_cols = valid_cols;
+  args.id_offset = id_offset;
+  args.out = picks.data;
+  DeviceGuard guard(device_);
+  CUDA_CHECK(kernels::LaunchGreedyRows(args, cuda_stream()));
 }
 
 void CudaBackend::SiluMul(const Tensor& gate_up, const Tensor& out) {

@@ -495,5 +495,25 @@ TEST_F(CpuBackendTest, CopyBlocksCopiesEveryLayerInOrder) {
   EXPECT_DEATH(backend_->CopyBlocks(layers, bad), "CopyBlocks");
 }
 
+TEST_F(CpuBackendTest, GreedyRowsPicksTheFirstMaximumAndTheLogSumExp) {
+  // Three rows of 6 columns inside rows of 8; only the first 5 columns count.
+  std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f, 9.0f, kNaN, kNaN,   // tie: column 1
+                               -3.0f, -2.0f, -4.0f, -2.5f, -1.0f, 9.0f, kNaN, kNaN,
+                               1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 9.0f, kNaN, kNaN};
+  std::vector<float> picks(9, kNaN);
+  const Tensor view = F32(logits, {3, 8}).Columns(0, 6);
+  backend_->GreedyRows(view, 5, 1000, F32(picks, {3, 3}));
+  EXPECT_FLOAT_EQ(picks[0], 2.0f);
+  EXPECT_EQ(picks[1], 1001.0f);
+  EXPECT_NEAR(picks[2], std::log(std::exp(0.5) + 2 * std::exp(2.0) + std::exp(-1.0) + std::exp(1.0)), 1e-5);
+  EXPECT_EQ(picks[4], 1004.0f);
+  EXPECT_EQ(picks[7], 1000.0f);  // all equal: the lowest column
+  EXPECT_NEAR(picks[8], 1.0f + std::log(5.0f), 1e-5);
+  std::vector<float> none(3, 0.0f);
+  backend_->GreedyRows(view.Slice(0, 1), 0, 0, F32(none, {1, 3}));
+  EXPECT_TRUE(std::isinf(none[0]) && none[0] < 0);
+  EXPECT_EQ(none[1], -1.0f);
+}
+
 }  // namespace
 }  // namespace tspserve

@@ -188,7 +188,8 @@ TEST_P(GpuEquivalenceTest, EveryModeMatchesTheCpuReference) {
           EXPECT_LT(error, kMaxRelativeL2) << m.name << " on " << n << " GPUs, prompt " << p << " row " << r;
           if (TopTwoMargin(want) > kArgmaxMargin) {
             ++checked;
-            EXPECT_EQ(Argmax(got.rows[r]), Argmax(want)) << m.name << " on " << n << " GPUs, prompt " << p << " row " << r;
+            EXPECT_EQ(Argmax(got.rows[r]), Argmax(want)) << m.name << " on " << n << " GPUs, prompt " << p << " row "
+                                                         << r << " (reference margin " << TopTwoMargin(want) << ")";
           }
         }
       }

@@ -13,6 +13,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/backend/backend.h"
@@ -129,6 +130,14 @@ TEST_P(MatMulTest, ContiguousMatchesCpu) {
   const Tensor out = NewTensor(act(), {m, n});
   gpu_->MatMul(Upload(x, {m, k}), Upload(w, {n, k}), out, /*accumulate=*/false);
   EXPECT_TRUE(Close(Download(out), CpuMatMul(x, w, nullptr), "MatMul"));
+}
+
+TEST_P(MatMulTest, Fp32OutputMatchesCpu) {  // the LM head's logits
+  const auto [m, k, n] = GetParam();
+  const std::vector<float> x = RandomBf16(m * k, rng_), w = RandomBf16(n * k, rng_);
+  const Tensor out = NewTensor(DType::kF32, {m, n});
+  gpu_->MatMul(Upload(x, {m, k}), Upload(w, {n, k}), out, /*accumulate=*/false);
+  EXPECT_TRUE(Close(Download(out), CpuMatMul(x, w, nullptr), "MatMul fp32 out"));
 }
 
 TEST_P(MatMulTest, StridedRowsWithAccumulate) {
@@ -422,6 +431,34 @@ TEST_F(CudaBackendTest, CombineAttentionWithMinusInfinityPartials) {
     EXPECT_TRUE(pads_intact);
     for (int64_t i = 0; i < c.d; ++i) {
       ASSERT_EQ(got[static_cast<size_t>(i)], 0.0f) << "all sources -inf: zeros, element " << i;
+    }
+  }
+}
+
+// ---- GreedyRows ----
+
+TEST_F(CudaBackendTest, GreedyRowsEqualsTheCpu) {
+  const std::vector<std::tuple<int64_t, int64_t, int64_t>> cases = {
+      {1, 1, 1}, {5, 4099, 4000}, {3, 128256, 128256}, {2, 17, 0}};
+  for (const auto& [rows, cols, valid] : cases) {
+    SCOPED_TRACE(::testing::Message() << rows << " x " << cols << ", " << valid << " valid");
+    std::vector<float> logits(static_cast<size_t>(rows * cols));
+    std::uniform_real_distribution<float> dist(-8.0f, 8.0f);
+    for (float& v : logits) v = dist(rng_);
+    if (valid > 2) logits[1] = logits[2] = 100.0f;  // a tie in row 0: the lower column wins
+    std::vector<float> want(static_cast<size_t>(rows * 3));
+    cpu_->GreedyRows(HostF32(logits, {rows, cols}), valid, 77, HostF32(want, {rows, 3}));
+    const Tensor out = NewTensor(DType::kF32, {rows, 3});
+    gpu_->GreedyRows(UploadRaw(logits, DType::kF32, {rows, cols}), valid, 77, out);
+    const std::vector<float> got = Download(out);
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_EQ(got[r * 3], want[r * 3]) << "row " << r;
+      EXPECT_EQ(got[r * 3 + 1], want[r * 3 + 1]) << "row " << r;
+      if (std::isinf(want[r * 3 + 2])) {
+        EXPECT_EQ(got[r * 3 + 2], want[r * 3 + 2]);
+      } else {
+        EXPECT_NEAR(got[r * 3 + 2], want[r * 3 + 2], 1e-4f * std::abs(want[r * 3 + 2]) + 1e-4f) << "row " << r;
+      }
     }
   }
 }
