@@ -17,9 +17,7 @@
 #include "server/bench/bench_runner.h"
 #include "server/bench/device_rates.h"
 
-#ifndef TSPSERVE_GIT_COMMIT
-#define TSPSERVE_GIT_COMMIT "unknown"
-#endif
+#include "git_commit.h"  // generated in the build folder: TSPSERVE_GIT_COMMIT
 
 namespace tspserve {
 namespace {

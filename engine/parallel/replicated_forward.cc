@@ -48,43 +48,33 @@ absl::Status ParallelForward::AttentionSplitKvByHead(int64_t layer, const Tensor
   const int64_t n = config_.degree, t = x.dim(0), d = c.head_dim;
   const int64_t nq = own.q_heads.size();
   ASSIGN_OR_RETURN(Tensor qkv, model_.Scratch(kQkv, dtype_, t, w.qkv.dim(0)));
-  const QkvViews v = model_.ProjectQkv(w, own, x, up.meta.query_positions, qkv);
+  model_.ProjectQkv(w, own, x, up.meta.query_positions, qkv);  // q | k | v columns of qkv
 
-  // q of every head, [T, Hq*D]: equal head counts per rank, so one all-gather.
-  ASSIGN_OR_RETURN(Tensor q_send, model_.Scratch(kQSend, dtype_, t, nq * d));
-  ASSIGN_OR_RETURN(Tensor q_recv, model_.Scratch(kQRecv, dtype_, n * t, nq * d));
-  ASSIGN_OR_RETURN(Tensor q_all, model_.Scratch(kQAll, dtype_, t, c.num_heads * d));
-  backend_.Copy(q_send, v.q);
-  comm_.AllGather(q_send, q_recv);
-  for (int64_t j = 0; j < n; ++j) {
-    backend_.Copy(q_all.Columns(j * nq * d, (j + 1) * nq * d), q_recv.Slice(j * t, (j + 1) * t));
-  }
-  // k and v of every K/V head, [T, n_kv*D]: ranks' head ranges may differ or overlap.
+  // q, k and v of every rank's heads in one all-gather: rank j's fused projection [T, (nq_j +
+  // 2 nkv_j) D] travels as T (nq_j + 2 nkv_j) rows of D, and is unpacked into q of every query head
+  // [T, Hq D] and k, v of every K/V head [T, Hkv D] (ranks' K/V head ranges may overlap).
   std::vector<int64_t> rows(static_cast<size_t>(n));
   std::vector<ShardLayout> shards;
   for (int32_t j = 0; j < n; ++j) {
     shards.push_back(ShardOf(j));
-    rows[static_cast<size_t>(j)] = t * shards.back().kv_heads.size();
+    rows[static_cast<size_t>(j)] = t * (shards.back().q_heads.size() + 2 * shards.back().kv_heads.size());
   }
-  Tensor kv_all[2];
-  const Tensor kv_own[2] = {v.k, v.v};
-  for (int i = 0; i < 2; ++i) {
-    const int64_t own_heads = own.kv_heads.size();
-    ASSIGN_OR_RETURN(Tensor send, model_.Scratch(kKvSend, dtype_, t, own_heads * d));
-    backend_.Copy(send, kv_own[i]);
-    ASSIGN_OR_RETURN(Tensor recv,
-                     GatherRowsAcrossRanks(comm_, kKvRecv, send.View({t * own_heads, d}), rows));
-    ASSIGN_OR_RETURN(kv_all[i], model_.Scratch(i == 0 ? kKAll : kVAll, dtype_, t, c.num_kv_heads * d));
-    int64_t offset = 0;
-    for (const ShardLayout& s : shards) {
-      const int64_t heads = s.kv_heads.size();
-      backend_.Copy(kv_all[i].Columns(s.kv_heads.begin * d, s.kv_heads.end * d),
-                    recv.Slice(offset, offset + t * heads).View({t, heads * d}));
-      offset += t * heads;
-    }
+  ASSIGN_OR_RETURN(Tensor recv, GatherRowsAcrossRanks(comm_, kQRecv, qkv.View({qkv.numel() / d, d}), rows));
+  ASSIGN_OR_RETURN(Tensor q_all, model_.Scratch(kQAll, dtype_, t, c.num_heads * d));
+  ASSIGN_OR_RETURN(Tensor k_all, model_.Scratch(kKAll, dtype_, t, c.num_kv_heads * d));
+  ASSIGN_OR_RETURN(Tensor v_all, model_.Scratch(kVAll, dtype_, t, c.num_kv_heads * d));
+  int64_t offset = 0;
+  for (const ShardLayout& s : shards) {
+    const int64_t q_cols = s.q_heads.size() * d, kv_cols = s.kv_heads.size() * d;
+    const Tensor block = recv.Slice(offset, offset + t * (q_cols + 2 * kv_cols) / d).View({t, q_cols + 2 * kv_cols});
+    backend_.Copy(q_all.Columns(s.q_heads.begin * d, s.q_heads.end * d), block.Columns(0, q_cols));
+    backend_.Copy(k_all.Columns(s.kv_heads.begin * d, s.kv_heads.end * d), block.Columns(q_cols, q_cols + kv_cols));
+    backend_.Copy(v_all.Columns(s.kv_heads.begin * d, s.kv_heads.end * d),
+                  block.Columns(q_cols + kv_cols, q_cols + 2 * kv_cols));
+    offset += t * (q_cols + 2 * kv_cols) / d;
   }
   const KvLayer& cache = model_.kv_layer(layer);
-  backend_.WriteKv(kv_all[0], kv_all[1], up.meta.slot_mapping, cache, 0);
+  backend_.WriteKv(k_all, v_all, up.meta.slot_mapping, cache, 0);
 
   // Partial attention of all heads over this rank's pages, then to each head's owner.
   const ShardLayout all_heads = *ShardLayout::Make(c, ShardSpec{0, 1});

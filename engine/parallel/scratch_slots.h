@@ -12,8 +12,8 @@ enum ScratchSlot : int {
   kAttn,           // [T, n_q D] attention output of the rank's heads
   kGateUp,         // [T, 2 I_s]
   kMlpAct,         // [T, I_s]
-  kQSend, kQRecv, kQAll,           // q all-gather
-  kKvSend, kKvRecv, kKAll, kVAll,  // k/v all-gathers
+  kQRecv, kQAll,                   // the fused q/k/v all-gather, q of every head
+  kKvSend, kKAll, kVAll,           // k/v all-gathers
   kPartial, kLse,                  // split-KV partial outputs and log-sum-exps
   kPartialSend, kPartialRecv, kLseSend, kLseRecv,
   kWeightShardA, kWeightShardB,    // broadcast attention shards, double-buffered (bytes)

@@ -60,11 +60,8 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
     RETURN_IF_ERROR(reserve(kPartialRecv, dtype_, n * t, max_q * d));
     RETURN_IF_ERROR(reserve(kLseRecv, DType::kF32, n * t, max_q));
     if (tsp && !moves_weights_in_decode()) {
-      RETURN_IF_ERROR(reserve(kQSend, dtype_, t, max_q * d));
-      RETURN_IF_ERROR(reserve(kQRecv, dtype_, n * t, max_q * d));
+      RETURN_IF_ERROR(reserve(kQRecv, dtype_, n * t * (max_q + 2 * max_kv), d));
       RETURN_IF_ERROR(reserve(kQAll, dtype_, t, c.num_heads * d));
-      RETURN_IF_ERROR(reserve(kKvSend, dtype_, t, max_kv * d));
-      RETURN_IF_ERROR(reserve(kKvRecv, dtype_, n * t * max_kv, d));
       RETURN_IF_ERROR(reserve(kKAll, dtype_, t, c.num_kv_heads * d));
       RETURN_IF_ERROR(reserve(kVAll, dtype_, t, c.num_kv_heads * d));
       RETURN_IF_ERROR(reserve(kPartialSend, dtype_, n * t, max_q * d));
