@@ -162,9 +162,15 @@ AttentionShape LlamaModel::ShapeFor(const ShardLayout& shard, IndexRange cached)
 
 void LlamaModel::Mlp(const MlpShardWeights& w, const Tensor& x, const Tensor& gate_up,
                      const Tensor& act, const Tensor& out, bool accumulate) {
-  backend_.MatMul(x, w.gate_up, gate_up, /*accumulate=*/false);
-  backend_.SiluMul(gate_up, act);
-  backend_.MatMul(act, w.down, out, accumulate);
+  const int64_t t = x.dim(0), chunk = gate_up.dim(0);
+  CHECK(act.dim(0) == chunk && (chunk >= 1 || t == 0)) << "Mlp scratch of " << chunk << " rows";
+  for (int64_t begin = 0; begin < t; begin += chunk) {
+    const int64_t rows = std::min(chunk, t - begin);
+    const Tensor g = gate_up.Slice(0, rows), a = act.Slice(0, rows);
+    backend_.MatMul(x.Slice(begin, begin + rows), w.gate_up, g, /*accumulate=*/false);
+    backend_.SiluMul(g, a);
+    backend_.MatMul(a, w.down, out.Slice(begin, begin + rows), accumulate);
+  }
 }
 
 void LlamaModel::CopyBlocks(std::span<const BlockCopyOp> copies) {

@@ -3,6 +3,7 @@
 // building blocks every parallel schedule (engine/parallel/) composes into a forward pass.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <vector>
@@ -76,8 +77,12 @@ class LlamaModel {
                       const Tensor& positions, const Tensor& qkv);
   // The attention shape of `shard`'s query heads reading a cache that holds K/V heads `cached`.
   AttentionShape ShapeFor(const ShardLayout& shard, IndexRange cached) const;
-  // out (+)= down(silu(gate(x)) * up(x)) through the MLP shard `w`; gate_up, act are scratch
-  // [T, 2 I_s] and [T, I_s].
+  // out (+)= down(silu(gate(x)) * up(x)) through the MLP shard `w`. gate_up, act are scratch
+  // [C, 2 I_s] and [C, I_s] with 1 <= C <= T: x [T, H] goes through in chunks of C tokens, so the
+  // MLP's intermediate (the largest activation of a long prompt) never holds more than C rows.
+  // Callers size C with MlpChunkRows().
+  static int64_t MlpChunkRows(int64_t tokens) { return std::min<int64_t>(tokens, kMlpChunkTokens); }
+  static constexpr int64_t kMlpChunkTokens = 16384;
   void Mlp(const MlpShardWeights& w, const Tensor& x, const Tensor& gate_up, const Tensor& act,
            const Tensor& out, bool accumulate);
   // Copy-on-write page copies after a fork, for every layer.

@@ -80,8 +80,9 @@ absl::StatusOr<AttentionShardWeights> ParallelForward::IssueAttentionShard(int64
 absl::Status ParallelForward::MlpRing(int64_t layer, const Tensor& x, const Tensor& out) {
   const LayerWeights& own = model_.weights().layers[static_cast<size_t>(layer)];
   const int64_t t = x.dim(0), inter = own.mlp.down.dim(1);
-  ASSIGN_OR_RETURN(Tensor gate_up, model_.Scratch(kGateUp, dtype_, t, 2 * inter));
-  ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, t, inter));
+  const int64_t chunk = LlamaModel::MlpChunkRows(t);
+  ASSIGN_OR_RETURN(Tensor gate_up, model_.Scratch(kGateUp, dtype_, chunk, 2 * inter));
+  ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, chunk, inter));
   const int32_t n = config_.degree, p = comm_.rank();
   const int64_t bytes = static_cast<int64_t>(own.mlp_buffer.size());
   ASSIGN_OR_RETURN(Tensor ring_a, model_.Scratch(kRingA, DType::kU8, 1, bytes, MemoryKind::kWorkspace));
@@ -110,8 +111,9 @@ absl::Status ParallelForward::MlpRing(int64_t layer, const Tensor& x, const Tens
 absl::Status ParallelForward::MlpLocal(int64_t layer, const Tensor& x, const Tensor& out) {
   const MlpShardWeights& w = model_.weights().layers[static_cast<size_t>(layer)].mlp;
   const int64_t t = x.dim(0), inter = w.down.dim(1);
-  ASSIGN_OR_RETURN(Tensor gate_up, model_.Scratch(kGateUp, dtype_, t, 2 * inter));
-  ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, t, inter));
+  const int64_t chunk = LlamaModel::MlpChunkRows(t);
+  ASSIGN_OR_RETURN(Tensor gate_up, model_.Scratch(kGateUp, dtype_, chunk, 2 * inter));
+  ASSIGN_OR_RETURN(Tensor act, model_.Scratch(kMlpAct, dtype_, chunk, inter));
   model_.Mlp(w, x, gate_up, act, out, /*accumulate=*/false);
   if (config_.weights_sharded()) tensor_comm_.AllReduce(out);
   return absl::OkStatus();

@@ -34,8 +34,8 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
   for (int slot : {kResidual, kNormed, kBlockOut}) RETURN_IF_ERROR(reserve(slot, dtype_, t, h));
   RETURN_IF_ERROR(reserve(kQkv, dtype_, t, (max_q + 2 * max_kv) * d));
   RETURN_IF_ERROR(reserve(kAttn, dtype_, t, max_q * d));
-  RETURN_IF_ERROR(reserve(kGateUp, dtype_, t, 2 * inter));
-  RETURN_IF_ERROR(reserve(kMlpAct, dtype_, t, inter));
+  RETURN_IF_ERROR(reserve(kGateUp, dtype_, LlamaModel::MlpChunkRows(t), 2 * inter));
+  RETURN_IF_ERROR(reserve(kMlpAct, dtype_, LlamaModel::MlpChunkRows(t), inter));
   const bool moves_weights = tsp && (sharded || moves_weights_in_decode());
   if (moves_weights) {
     for (int slot : {kWeightShardA, kWeightShardB}) {
