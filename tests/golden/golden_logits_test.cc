@@ -15,6 +15,7 @@
 
 #include "engine/engine.h"
 #include "models/synthetic/make_model.h"
+#include "tests/testing/float_file.h"
 
 namespace tspserve {
 namespace {
@@ -34,14 +35,7 @@ nlohmann::json ReadJson(const fs::path& path) {
   return nlohmann::json::parse(in);
 }
 
-std::vector<float> ReadFloats(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  EXPECT_TRUE(in.good()) << path;
-  std::vector<float> values(static_cast<size_t>(in.tellg()) / sizeof(float));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
-  return values;
-}
+using testing_util::ReadFloats;
 
 class GoldenLogitsTest : public testing::TestWithParam<std::string> {
  protected:

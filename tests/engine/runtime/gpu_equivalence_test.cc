@@ -21,6 +21,7 @@
 #include "engine/runtime/rank_devices.h"
 #include "models/config/model_config.h"
 #include "models/synthetic/make_model.h"
+#include "tests/testing/float_file.h"
 
 namespace tspserve {
 namespace {
@@ -200,14 +201,7 @@ TEST_P(GpuEquivalenceTest, EveryModeMatchesTheCpuReference) {
   }
 }
 
-std::vector<float> ReadFloats(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  EXPECT_TRUE(in.good()) << path;
-  std::vector<float> values(static_cast<size_t>(in.tellg()) / sizeof(float));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
-  return values;
-}
+using testing_util::ReadFloats;
 
 // Against transformers in bf16 on the GPU (tests/golden/make_hf_gpu_logits.py wrote the logits and
 // the checkpoint under $TSPSERVE_HF_GPU_DIR): TSP on every GPU count, every prompt position.
