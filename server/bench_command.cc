@@ -188,7 +188,11 @@ absl::Status RunBench(const BenchFlags& f) {
   context.model = f.model.empty() ? "preset " + f.preset : f.model;
   {
     ASSIGN_OR_RETURN(RankDevices probe, MakeRankDevices(plan.device, 1));
-    context.device = absl::StrCat(f.degree, " x ", probe.backends[0]->name());
+    // "cuda:0 NVIDIA H200" -> "NVIDIA H200": the model, not which GPU answered the probe.
+    const std::string name = probe.backends[0]->name();
+    const size_t space = name.find(' ');
+    const bool indexed = name.rfind("cuda:", 0) == 0 && space != std::string::npos;
+    context.device = absl::StrCat(f.degree, " x ", indexed ? name.substr(space + 1) : name);
   }
   context.git_commit = TSPSERVE_GIT_COMMIT;
   context.rates = rates;
