@@ -92,6 +92,17 @@ nlohmann::json ReadJson(const fs::path& path) {
   return nlohmann::json::parse(in);
 }
 
+TEST_F(CliTest, DeviceFlagErrorsAreClear) {
+  Result r = RunTspserve("generate --prompt hi --device tpu");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("unknown device \"tpu\""), std::string::npos) << r.output;
+  // Four ranks on CUDA: runs where four GPUs exist, else a clear error naming what is missing.
+  r = RunTspserve("generate --prompt hi --max-tokens 2 --device cuda --degree 4");
+  if (r.exit_code != 0) {
+    EXPECT_NE(r.output.find("CUDA"), std::string::npos) << r.output;
+  }
+}
+
 TEST_F(CliTest, BenchMeasuresEveryCaseOfEveryMode) {
   const fs::path json = fs::path(testing::TempDir()) / "bench.json";
   const Result r = RunTspserve(
