@@ -35,6 +35,10 @@ absl::StatusOr<std::unique_ptr<BenchRunner>> BenchRunner::Create(const RunnerOpt
   return std::unique_ptr<BenchRunner>(new BenchRunner(options, rates, std::move(executor)));
 }
 
+int BenchRunner::ElementBytes() {
+  return static_cast<int>(DTypeSize(executor_->backend(0).compute_dtype()));
+}
+
 std::vector<int32_t> BenchRunner::RandomTokens(int64_t count) {
   std::vector<int32_t> tokens(static_cast<size_t>(count));
   for (int32_t& t : tokens) {
@@ -74,9 +78,7 @@ CaseRecord BenchRunner::Prefill(int64_t tokens) {
   CaseRecord record;
   record.phase = "prefill";
   record.prompt_tokens = tokens;
-  record.work = PrefillWork(options_.config, tokens, options_.executor.parallel.degree,
-                            static_cast<int>(DTypeSize(executor_->options().device == Device::kCuda
-                                                           ? DType::kBF16 : DType::kF32)));
+  record.work = PrefillWork(options_.config, tokens, options_.executor.parallel.degree, ElementBytes());
   StartCase();
   std::vector<double> times;
   const std::vector<int32_t> prompt = RandomTokens(tokens);
@@ -113,8 +115,7 @@ CaseRecord BenchRunner::Decode(int64_t batch, int64_t context) {
   record.batch = batch;
   record.context = context;
   record.work = DecodeWork(options_.config, batch, context, options_.executor.parallel.degree,
-                           static_cast<int>(DTypeSize(executor_->options().device == Device::kCuda
-                                                          ? DType::kBF16 : DType::kF32)));
+                           ElementBytes());
   StartCase();
   // The contexts' pages are reserved, not computed: a decode step's cost does not depend on the
   // cached values, and prefilling batch x context tokens would dominate the benchmark.

@@ -74,6 +74,8 @@ class BenchRunner {
   // Fills memory, communication (divided over `timed_runs`) and the floor.
   void FinishCase(int32_t timed_runs, CaseRecord& record);
   std::vector<int32_t> RandomTokens(int64_t count);
+  // Bytes of a weight, activation or K/V element on the ranks' backend (the floor's byte counts).
+  int ElementBytes();
 
   RunnerOptions options_;
   DeviceRates rates_;
