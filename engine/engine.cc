@@ -308,7 +308,7 @@ absl::Status Engine::Step() {
   if (plan.empty()) {
     return absl::ResourceExhaustedError("the scheduler could not place any waiting request");
   }
-  plan.greedy_only = GreedyOnly(plan);
+  plan.sampling = DeviceSampling(plan);
   for (const ScheduledSeq& entry : plan.seqs) {
     Request& r = *active_.at(entry.seq_id);
     if (r.pending.timings.first_scheduled < 0) r.pending.timings.first_scheduled = SecondsSince(r.arrival);
@@ -321,16 +321,18 @@ absl::Status Engine::Step() {
   return absl::OkStatus();
 }
 
-bool Engine::GreedyOnly(const BatchPlan& plan) const {
+std::vector<RowSampling> Engine::DeviceSampling(const BatchPlan& plan) const {
+  std::vector<RowSampling> rows;
   for (const ScheduledSeq& entry : plan.seqs) {
     if (!entry.wants_logits) continue;
     const Request& r = *active_.at(entry.seq_id);
-    const SamplingParams& p = r.sampler.params();
-    const bool plain = p.temperature == 0.0f && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
-                       p.frequency_penalty == 0.0f && p.num_logprobs == 0;
-    if (!plain || entry.all_logits || !r.stop.SuppressedTokenIds().empty()) return false;
+    if (entry.all_logits || !r.stop.SuppressedTokenIds().empty()) return {};
+    std::optional<RowSampling> row = RowSampling::ForDevices(r.sampler.params(), config_.vocab_size, r.sampler.seed(),
+                                                             r.seq.output.size());
+    if (!row.has_value()) return {};
+    rows.push_back(*row);
   }
-  return true;
+  return rows;
 }
 
 void Engine::Postprocess(const BatchPlan& plan, const StepOutput& output) {
@@ -341,9 +343,11 @@ void Engine::Postprocess(const BatchPlan& plan, const StepOutput& output) {
     const int32_t row = output.logit_index[i];
     if (row < 0) continue;
     absl::StatusOr<SampledToken> sampled;
-    if (plan.greedy_only) {
-      const GreedyPick& pick = output.picks[static_cast<size_t>(row)];
-      sampled = SampledToken{pick.token, pick.logprob, {}};
+    const auto* on_device = output.sampled.empty() ? nullptr : &output.sampled[static_cast<size_t>(row)];
+    if (on_device != nullptr && !on_device->ok()) {
+      sampled = on_device->status();
+    } else if (on_device != nullptr && on_device->value().has_value()) {
+      sampled = *on_device->value();
     } else {
       const std::span<const float> logits(output.logits.data() + row * output.vocab_size,
                                           static_cast<size_t>(output.vocab_size));

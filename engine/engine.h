@@ -131,8 +131,10 @@ class Engine {
   void Admit(std::unique_ptr<Request> request);
   void ExpireDeadlines();
   absl::Status Step();
-  // Whether every entry wanting logits samples greedily with nothing needing the whole row.
-  bool GreedyOnly(const BatchPlan& plan) const;
+  // Each logit row's settings for sampling on the devices, in plan order; empty when some entry
+  // needs its whole row on the host (penalties, banned tokens, teacher forcing, a top-k beyond the
+  // candidates).
+  std::vector<RowSampling> DeviceSampling(const BatchPlan& plan) const;
   void Postprocess(const BatchPlan& plan, const StepOutput& output);
   void AppendToken(Request& request, const SampledToken& token);
   void Emit(Request& request);

@@ -94,7 +94,7 @@ class LlamaModel {
              const KvStorageOptions& kv);
   absl::Status AllocateKvStorage();
 
-  static constexpr int kMaxSlots = 32;
+  static constexpr int kMaxSlots = 48;
   ModelConfig config_;
   ModelWeights weights_;
   Backend& backend_;

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@
 #include "absl/strings/str_split.h"
 #include "engine/common/status.h"
 #include "engine/runtime/rank_devices.h"
+#include "engine/sampling/sampling_params.h"
+#include "engine/sampling/shard_sample.h"
 #include "models/config/model_config.h"
 #include "models/synthetic/presets.h"
 #include "server/bench/bench_report.h"
@@ -45,6 +48,9 @@ struct BenchFlags {
   int32_t refine = 2;
   std::string json;
   uint64_t seed = 0;
+  float temperature = 0.0f;  // the decode rows' sampling (0: greedy)
+  int32_t top_k = 0;
+  float top_p = 1.0f;
   std::string command;
 };
 
@@ -132,6 +138,18 @@ absl::StatusOr<bench::DeviceRates> MeasureRates(Device device) {
   return bench::MeasureDeviceRates(*one.backends[0], gpu ? 8192 : 384, gpu ? (int64_t{1} << 30) : (int64_t{64} << 20));
 }
 
+// The rows' sampling settings, which must be ones the devices sample (no penalties).
+absl::StatusOr<RowSampling> DeviceSampling(const BenchFlags& f, const ModelConfig& config) {
+  SamplingParams params;
+  params.temperature = f.temperature;
+  params.top_k = f.top_k;
+  params.top_p = f.top_p;
+  RETURN_IF_ERROR(ValidateSamplingParams(params, config.vocab_size));
+  std::optional<RowSampling> row = RowSampling::ForDevices(params, config.vocab_size, f.seed, 0);
+  if (!row.has_value()) return absl::InvalidArgumentError(absl::StrCat("--top-k above ", kMaxCandidates));
+  return *row;
+}
+
 absl::StatusOr<bench::ModeResult> RunMode(const BenchFlags& f, const Plan& plan, const bench::DeviceRates& rates,
                                           const std::string& mode, const std::string& schedule) {
   bench::RunnerOptions options;
@@ -149,6 +167,7 @@ absl::StatusOr<bench::ModeResult> RunMode(const BenchFlags& f, const Plan& plan,
   options.warmup = f.warmup;
   options.repeat = f.repeat;
   options.decode_steps = f.decode_steps;
+  ASSIGN_OR_RETURN(options.sampling, DeviceSampling(f, plan.config));
   ASSIGN_OR_RETURN(std::unique_ptr<bench::BenchRunner> runner, bench::BenchRunner::Create(options, rates));
   bench::ModeResult result;
   result.mode = mode;
@@ -233,6 +252,9 @@ void AddBenchCommand(CLI::App& app, const std::string& command_line, int* exit_c
   cmd->add_option("--refine", flags->refine, "bisection steps of that search");
   cmd->add_option("--json", flags->json, "write the results here");
   cmd->add_option("--seed", flags->seed, "random weights' seed");
+  cmd->add_option("--temperature", flags->temperature, "sampling of every row, on the devices (0: greedy)");
+  cmd->add_option("--top-k", flags->top_k, "with --temperature: top-k (0: off)");
+  cmd->add_option("--top-p", flags->top_p, "with --temperature: top-p (1: off)");
   flags->command = command_line;
   cmd->callback([flags, exit_code] {
     const absl::Status status = RunBench(*flags);

@@ -92,12 +92,26 @@ class Backend {
   // tensor when not wanted. A query with no visible key writes zeros and lse = -inf.
   virtual void Attention(const Tensor& q, const KvLayer& cache, const AttentionMetadata& meta,
                          const AttentionShape& shape, const Tensor& out, const Tensor& lse) = 0;
-  // Greedy picks of fp32 logits: for each row of logits [R, C] (rows may be strided), over its
-  // columns [0, valid_cols): out[r] = (max, id_offset + the column of the max (lowest on ties),
-  // log-sum-exp) as F32 [R, 3]; a row with no valid column gets (-inf, -1, -inf). A vocabulary
-  // shard passes its first id as id_offset; picks of several shards merge exactly on the host.
-  virtual void GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
-                          const Tensor& out) = 0;
+  // The sampling race (engine/common/race_key.h) over one vocabulary shard of fp32 logits
+  // [R, C] (rows may be strided): columns [0, valid_cols) count, column c being token
+  // id_offset + c. races I64 [R, 2] holds each row's (seed, step), temperatures F32 [R] its
+  // temperature. Each column's key is its logit when the temperature is 0, else
+  //   (double)logit / T - log(-log(u)),  u = ((h >> 11) + 0.5) * 2^-53,
+  //   h = Mix(Mix(seed ^ Mix(step * 0x9E3779B97F4A7C15 + 0xD1B54A32D192ED03)) + id * 0x9E3779B97F4A7C15)
+  // with Mix the SplitMix64 finalizer of FillRandom and the key computed in double. out F32 [R, 4]
+  // per row: (the winner's logit, the winner's id (largest key, lowest id on ties), log-sum-exp
+  // of the logits, log-sum-exp of logits / T (of the logits when T is 0)); a row with no valid
+  // column gets (-inf, -1, -inf, -inf). Results of several shards merge exactly on the host
+  // (engine/sampling/shard_sample.h). Temperature 0 everywhere is the greedy pick.
+  virtual void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                          const Tensor& races, const Tensor& temperatures, const Tensor& out) = 0;
+  // The k most likely columns of each row of fp32 logits [R, C] (rows may be strided, columns
+  // [0, valid_cols) count, column c is token id_offset + c): out F32 [R, 2k] holds (logit, id)
+  // pairs, larger logit first and lower id first among equal logits; pairs past the valid
+  // columns are (-inf, -1). Top-k, top-p, min-p and logprobs of a vocabulary-sharded head are
+  // decided from the shards' candidates (engine/sampling/shard_sample.h).
+  virtual void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                             const Tensor& out) = 0;
   // dst = src. Both [M, N], either may be row-strided (moving column blocks between layouts).
   virtual void Copy(const Tensor& dst, const Tensor& src) = 0;
   // Exact softmax merge of S partial attentions over disjoint key sets (split-KV): for each token

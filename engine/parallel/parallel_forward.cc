@@ -1,8 +1,6 @@
 #include "engine/parallel/parallel_forward.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <numeric>
 
 #include "engine/common/check.h"
@@ -20,7 +18,8 @@ ParallelForward::ParallelForward(const ParallelConfig& config, LlamaModel& model
   CHECK_EQ(comm.size(), config.degree);
 }
 
-absl::StatusOr<std::vector<float>> ParallelForward::Run(const RankStep& step) {
+absl::StatusOr<StepOutput> ParallelForward::Run(const RankStep& step) {
+  RETURN_IF_ERROR(PrepareSampling(step));
   if (step.prefill_only && config_.degree > 1) return RunSequenceSharded(step);
   return RunReplicated(step);
 }
@@ -131,77 +130,4 @@ absl::StatusOr<Tensor> ParallelForward::GatherRowsAcrossRanks(Communicator& grou
 // Each rank picks over its own vocabulary rows; the picks (three floats a row) are gathered and
 // merged on rank 0: the largest max wins, the lower shard (so the lower id) on ties, and the
 // log-sum-exps combine exactly.
-absl::StatusOr<std::vector<float>> ParallelForward::GreedyPicks(const Tensor& logits,
-                                                               std::span<const int32_t> order) {
-  const int64_t rows = logits.dim(0), shard_cols = logits.dim(1);
-  const int64_t begin = model_.weights().layout.vocab.begin;
-  const int64_t valid = std::clamp<int64_t>(model_.config().vocab_size - begin, 0, shard_cols);
-  ASSIGN_OR_RETURN(Tensor picks, model_.Scratch(kPicks, DType::kF32, rows, 3));
-  backend_.GreedyRows(logits, valid, begin, picks);
-  const bool sharded = config_.weights_sharded();
-  const int32_t shards = sharded ? tensor_comm_.size() : 1;
-  Tensor gathered = picks;
-  if (sharded) {
-    ASSIGN_OR_RETURN(gathered, model_.Scratch(kGatheredPicks, DType::kF32, shards * rows, 3));
-    tensor_comm_.AllGather(picks, gathered);  // [shard][row][3]
-  }
-  if (comm_.rank() != 0) return std::vector<float>();
-  std::vector<float> host(static_cast<size_t>(gathered.numel()));
-  backend_.CopyToHost(host.data(), gathered);
-  std::vector<float> out(static_cast<size_t>(rows * 3));
-  for (int64_t g = 0; g < rows; ++g) {
-    const float* best = &host[static_cast<size_t>(g * 3)];
-    double sum = 0;
-    for (int64_t s = 0; s < shards; ++s) {
-      const float* pick = &host[static_cast<size_t>((s * rows + g) * 3)];
-      if (pick[0] > best[0]) best = pick;
-    }
-    for (int64_t s = 0; s < shards; ++s) {
-      const float lse = host[static_cast<size_t>((s * rows + g) * 3 + 2)];
-      if (lse > -std::numeric_limits<float>::infinity()) sum += std::exp(static_cast<double>(lse - best[0]));
-    }
-    const int64_t row = order.empty() ? g : order[static_cast<size_t>(g)];
-    out[static_cast<size_t>(row * 3)] = best[0];
-    out[static_cast<size_t>(row * 3 + 1)] = best[1];
-    out[static_cast<size_t>(row * 3 + 2)] = best[0] + static_cast<float>(std::log(sum));
-  }
-  return out;
-}
-
-// hidden [R, H], the same on every rank. `order[g]` is the plan-order row of hidden row g (empty:
-// already in plan order).
-absl::StatusOr<std::vector<float>> ParallelForward::LmHead(const Tensor& hidden,
-                                                          std::span<const int32_t> order, bool greedy) {
-  const int64_t rows = hidden.dim(0), vocab = model_.config().vocab_size;
-  const Tensor& head = model_.weights().lm_head;
-  const int64_t shard_cols = head.dim(0);
-  const bool sharded = config_.weights_sharded();
-  if (rows == 0 || (!sharded && comm_.rank() != 0)) return std::vector<float>();
-  // Logits stay fp32 from the product on (no bf16 rounding of the scores sampling compares).
-  ASSIGN_OR_RETURN(Tensor logits, model_.Scratch(kLogits, DType::kF32, rows, shard_cols));
-  backend_.MatMul(hidden, head, logits, /*accumulate=*/false);
-  if (greedy) return GreedyPicks(logits, order);
-  const int32_t shards = sharded ? tensor_comm_.size() : 1;
-  Tensor gathered = logits;
-  if (sharded) {
-    ASSIGN_OR_RETURN(gathered, model_.Scratch(kGatheredLogits, DType::kF32, shards * rows, shard_cols));
-    tensor_comm_.AllGather(logits, gathered);  // [shard][row][column]
-  }
-  if (comm_.rank() != 0) return std::vector<float>();
-  std::vector<float> host(static_cast<size_t>(gathered.numel()));
-  backend_.CopyToHost(host.data(), gathered);
-  // Row g of shard s holds vocabulary columns [s * shard_cols, (s + 1) * shard_cols): copy each
-  // run into plan order, dropping the padding past vocab_size.
-  std::vector<float> out(static_cast<size_t>(rows * vocab));
-  for (int64_t g = 0; g < rows; ++g) {
-    const int64_t row = order.empty() ? g : order[static_cast<size_t>(g)];
-    for (int64_t s = 0; s < shards; ++s) {
-      const int64_t begin = s * shard_cols, count = std::min(shard_cols, vocab - begin);
-      if (count <= 0) break;
-      std::copy_n(host.begin() + (s * rows + g) * shard_cols, count, out.begin() + row * vocab + begin);
-    }
-  }
-  return out;
-}
-
 }  // namespace tspserve

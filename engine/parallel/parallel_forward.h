@@ -36,25 +36,36 @@ class ParallelForward {
   // error of the step, never a rank stuck in a collective its failed peer will not join.
   absl::Status ReserveStepMemory(const RankStep& step);
 
-  // Runs the step. Rank 0 returns the logits of all.logit_rows, [R, vocab_size] in plan order
-  // (greedy_only: [R, 3] picks, (max, token id, log-sum-exp) per row); the other ranks return an
-  // empty vector.
-  absl::StatusOr<std::vector<float>> Run(const RankStep& step);
+  // Runs the step. Rank 0 returns the tokens sampled on the devices (step.sampling not empty)
+  // and/or the logits of all.logit_rows in plan order (StepOutput::sampled, ::logits); the other
+  // ranks return an empty output. vocab_size and logit_index are left to the caller.
+  absl::StatusOr<StepOutput> Run(const RankStep& step);
 
  private:
   struct Views;
-  absl::StatusOr<std::vector<float>> RunReplicated(const RankStep& step);
-  absl::StatusOr<std::vector<float>> RunSequenceSharded(const RankStep& step);
+  absl::StatusOr<StepOutput> RunReplicated(const RankStep& step);
+  absl::StatusOr<StepOutput> RunSequenceSharded(const RankStep& step);
 
   // Shared pieces.
   // normed = RmsNorm(x) with layer `layer`'s input norm, after x += y (the previous block's
   // output) for every layer but the first.
   void InputNorm(int64_t layer, const Tensor& x, const Tensor& y, const Tensor& normed);
   absl::Status Embed(const Tensor& token_ids, const Tensor& out);
-  absl::StatusOr<std::vector<float>> LmHead(const Tensor& hidden, std::span<const int32_t> order,
-                                            bool greedy);
-  // logits [R, shard_cols] fp32 of this rank's vocabulary shard -> rank 0: [R, 3] picks in plan order.
-  absl::StatusOr<std::vector<float>> GreedyPicks(const Tensor& logits, std::span<const int32_t> order);
+  // The LM head (lm_head.cc). Ranks holding a vocabulary shard run it; with replicated weights,
+  // rank 0 alone.
+  bool runs_lm_head() const;
+  // Sets head_sampling_ from step.sampling in the LM head's row order and uploads each row's
+  // (seed, step) and temperature, before the forward pass.
+  absl::Status PrepareSampling(const RankStep& step);
+  // hidden [R, H], the same on every rank; `order[g]` is the plan-order row of hidden row g
+  // (empty: already in plan order).
+  absl::StatusOr<StepOutput> LmHead(const Tensor& hidden, std::span<const int32_t> order);
+  // logits [R, shard_cols] fp32 of this rank's vocabulary shard -> rank 0: out.sampled in plan
+  // order. True when every row was decided; every rank returns the same (it decides whether the
+  // full logits follow, a collective).
+  absl::StatusOr<bool> SampleOnDevices(const Tensor& logits, std::span<const int32_t> order, StepOutput& out);
+  // logits as above -> rank 0: [R, vocab_size] in plan order.
+  absl::StatusOr<std::vector<float>> GatherLogits(const Tensor& logits, std::span<const int32_t> order);
   // Issues, deferred, the broadcast of rank `owner`'s attention shard of `layer` into shard buffer
   // `buffer` (0 or 1) and returns its views, readable after comm_.WaitDeferred(). The buffer must
   // not be read by work issued after this call (double buffering: alternate the two).
@@ -83,6 +94,7 @@ class ParallelForward {
   Communicator& tensor_comm_;    // the ranks that share a token's heads (all-reduces, vocab shards)
   Communicator& sequence_comm_;  // the ranks that split a sequence (K/V exchange, split-KV merge)
   DType dtype_;
+  std::vector<RowSampling> head_sampling_;  // this step's sampling settings in LM-head row order
 };
 
 }  // namespace tspserve

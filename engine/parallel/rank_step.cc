@@ -116,7 +116,7 @@ std::vector<RankStep> LayOutStep(const BatchPlan& plan, const std::vector<std::v
     RankStep& step = steps[static_cast<size_t>(r)];
     step.rank = r;
     step.prefill_only = prefill_only;
-    step.greedy_only = plan.greedy_only;
+    step.sampling = plan.sampling;
     step.all = AllTokens(plan, slots, kv.rank(r), r);
     if (prefill_only) FillLocal(plan, slots, kv.degree(), step);
   }

@@ -15,7 +15,7 @@ struct RankStep {
   int32_t rank = 0;  // the page-table rank (the sequence group under TP x SP)
   // Every entry is a whole prompt from position 0: the sequence-sharded prefill applies.
   bool prefill_only = false;
-  bool greedy_only = false;  // BatchPlan::greedy_only: the LM head returns picks, not logits
+  std::vector<RowSampling> sampling;  // BatchPlan::sampling: the LM head samples on the devices
   // Every token of the step in plan order. slot_mapping: this rank's slot, or -1 when another
   // rank stores the token. Pages: this rank's pages of each sequence. logit_rows: plan order.
   ForwardBatch all;

@@ -138,7 +138,7 @@ absl::Status ParallelForward::AttentionSplitKvReplicated(int64_t layer, const Te
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<float>> ParallelForward::RunReplicated(const RankStep& step) {
+absl::StatusOr<StepOutput> ParallelForward::RunReplicated(const RankStep& step) {
   const ModelConfig& c = model_.config();
   const ModelWeights& weights = model_.weights();
   const int64_t t = step.all.num_tokens(), h = c.hidden_size;
@@ -167,7 +167,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunReplicated(const RankStep
   ASSIGN_OR_RETURN(Tensor hidden,
                    model_.Scratch(kHidden, dtype_, static_cast<int64_t>(step.all.logit_rows.size()), h));
   backend_.GatherRows(normed, up.logit_rows, hidden);
-  return LmHead(hidden, {}, step.greedy_only);
+  return LmHead(hidden, {});
 }
 
 }  // namespace tspserve

@@ -21,8 +21,10 @@ enum ScratchSlot : int {
   kEmbedAll,                       // [T_r, H] embeddings of one rank's tokens
   kHiddenLocal, kHidden,           // final hidden rows that want logits
   kLogits, kGatheredLogits,
-  kPicks, kGatheredPicks,          // greedy picks [R, 3] of this rank's vocabulary shard, of all
-  kNumScratchSlots
+  kRaceParams, kTemperatures,      // device sampling: (seed, step) [R, 2] I64 and temperatures [R]
+  kRaces, kGatheredRaces,          // SampleRows results [R, 4] of this rank's vocabulary shard, of all
+  kCandidates, kGatheredCandidates,  // TopCandidates results [R, 2k] likewise
+  kNumScratchSlots  // at most LlamaModel::kMaxSlots
 };
 
 }  // namespace tspserve

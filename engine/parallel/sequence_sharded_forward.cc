@@ -7,7 +7,7 @@
 
 namespace tspserve {
 
-absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const RankStep& step) {
+absl::StatusOr<StepOutput> ParallelForward::RunSequenceSharded(const RankStep& step) {
   const ModelConfig& c = model_.config();
   const ModelWeights& weights = model_.weights();
   const int64_t t = step.local.num_tokens(), t_all = step.all.num_tokens();
@@ -87,7 +87,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::RunSequenceSharded(const Ran
                    model_.Scratch(kHiddenLocal, dtype_, static_cast<int64_t>(step.local.logit_rows.size()), h));
   backend_.GatherRows(normed, local.logit_rows, hidden_local);
   ASSIGN_OR_RETURN(Tensor hidden, GatherRowsAcrossRanks(sequence_comm_, kHidden, hidden_local, step.logit_rows_per_rank));
-  return LmHead(hidden, step.logit_order, step.greedy_only);
+  return LmHead(hidden, step.logit_order);
 }
 
 }  // namespace tspserve

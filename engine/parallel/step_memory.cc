@@ -72,14 +72,22 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
   RETURN_IF_ERROR(reserve(kHidden, dtype_, logit_rows, h));
   if (!config_.weights_sharded() && comm_.rank() != 0) return absl::OkStatus();  // rank 0's head
   RETURN_IF_ERROR(reserve(kLogits, DType::kF32, logit_rows, shard_cols));
-  if (step.greedy_only) {
-    RETURN_IF_ERROR(reserve(kPicks, DType::kF32, logit_rows, 3));
-    if (config_.weights_sharded()) RETURN_IF_ERROR(reserve(kGatheredPicks, DType::kF32, tensor_comm_.size() * logit_rows, 3));
-    return absl::OkStatus();
+  const int64_t shards = config_.weights_sharded() ? tensor_comm_.size() : 1;
+  if (!step.sampling.empty()) {
+    const int64_t k = CandidatesPerShard(step.sampling);
+    RETURN_IF_ERROR(reserve(kRaceParams, DType::kI64, logit_rows, 2));
+    RETURN_IF_ERROR(reserve(kTemperatures, DType::kF32, logit_rows, 1));
+    RETURN_IF_ERROR(reserve(kRaces, DType::kF32, logit_rows, 4));
+    if (k > 0) RETURN_IF_ERROR(reserve(kCandidates, DType::kF32, logit_rows, 2 * k));
+    if (shards > 1) {
+      RETURN_IF_ERROR(reserve(kGatheredRaces, DType::kF32, shards * logit_rows, 4));
+      if (k > 0) RETURN_IF_ERROR(reserve(kGatheredCandidates, DType::kF32, shards * logit_rows, 2 * k));
+    }
+    if (!MayNeedFullRows(step.sampling)) return absl::OkStatus();
   }
-  if (config_.weights_sharded()) {
-    RETURN_IF_ERROR(reserve(kGatheredLogits, DType::kF32, tensor_comm_.size() * logit_rows, shard_cols));
-  }
+  // The full rows (also after sampling on the devices when a top-p or min-p set reaches past the
+  // candidates).
+  if (shards > 1) RETURN_IF_ERROR(reserve(kGatheredLogits, DType::kF32, shards * logit_rows, shard_cols));
   return absl::OkStatus();
 }
 

@@ -173,25 +173,17 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
     for (const ScheduledSeq& e : plan.seqs) kv_->Truncate(e.seq_id, e.first_position);
     return s;
   }
-  std::vector<absl::StatusOr<std::vector<float>>> logits(ranks_.size());
+  std::vector<absl::StatusOr<StepOutput>> outputs(ranks_.size());
   workers_->RunOnAll([&](int r) {
     Rank& rank = ranks_[static_cast<size_t>(r)];
     const size_t k = static_cast<size_t>(options_.parallel.kv_rank(r));
     rank.model->CopyBlocks(copies[k]);
-    logits[static_cast<size_t>(r)] = rank.forward->Run(steps[k]);
+    outputs[static_cast<size_t>(r)] = rank.forward->Run(steps[k]);
     FinishStep(rank);
   });
-  for (const auto& l : logits) RETURN_IF_ERROR(l.status());
-  StepOutput output;
+  for (const auto& o : outputs) RETURN_IF_ERROR(o.status());
+  StepOutput output = *std::move(outputs[0]);
   output.vocab_size = ranks_[0].model->config().vocab_size;
-  if (plan.greedy_only) {
-    const std::vector<float>& picks = *logits[0];  // [R, 3]: max, token, log-sum-exp
-    for (size_t i = 0; i + 2 < picks.size(); i += 3) {
-      output.picks.push_back({static_cast<int32_t>(picks[i + 1]), picks[i] - picks[i + 2]});
-    }
-  } else {
-    output.logits = *std::move(logits[0]);
-  }
   output.logit_index = LogitIndex(plan);
   return output;
 }

@@ -2,7 +2,7 @@
 // communicator, the rank's LlamaModel shard and its ParallelForward each), the worker threads that
 // run them, and the page bookkeeping of all ranks. Per step, on the engine thread, it reserves the
 // plan's KV slots (placing tokens by the mode's rule) and lays out every rank's RankStep; then every
-// rank runs it at once, and rank 0's logits come back.
+// rank runs it at once, and rank 0's sampled tokens or logits come back.
 #pragma once
 
 #include <memory>

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/race_key.h"
 #include "engine/common/status.h"
 #include "engine/sampling/penalties.h"
 #include "engine/sampling/truncation.h"
@@ -38,18 +40,10 @@ double LogSumExp(std::span<const float> logits, float max_logit) {
   return max_logit + std::log(sum);
 }
 
-// Index into weights of the draw u in [0, 1) from their (unnormalized) distribution.
-size_t DrawIndex(std::span<const double> weights, double u) {
-  const double target = u * std::accumulate(weights.begin(), weights.end(), 0.0);
-  double cumulative = 0.0;
-  size_t last_positive = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    if (weights[i] <= 0.0) continue;
-    cumulative += weights[i];
-    last_positive = i;
-    if (target < cumulative) return i;
-  }
-  return last_positive;  // rounding left target at the very top
+// A seed from std::random_device, for requests that do not set one.
+uint64_t RandomSeed() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
 }
 
 }  // namespace
@@ -60,7 +54,7 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplingParams& params, int32_t vo
 }
 
 Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
-    : params_(params), vocab_size_(vocab_size), rng_(params.seed.value_or(RandomSeed())) {}
+    : params_(params), vocab_size_(vocab_size), seed_(params.seed.value_or(RandomSeed())) {}
 
 absl::StatusOr<SampledToken> Sampler::Sample(std::span<const float> logits,
                                              std::span<const int32_t> prompt_token_ids,
@@ -78,7 +72,7 @@ absl::StatusOr<SampledToken> Sampler::Sample(std::span<const float> logits,
     return absl::InvalidArgumentError("no token has a finite logit after banning and penalties");
   }
   SampledToken sampled;
-  sampled.token = params_.temperature == 0.0f ? best : Draw(processed);
+  sampled.token = params_.temperature == 0.0f ? best : Draw(processed, output_token_ids.size());
   AddLogprobs(logits, sampled);
   return sampled;
 }
@@ -99,7 +93,7 @@ absl::StatusOr<std::vector<float>> Sampler::Process(
   return processed;
 }
 
-int32_t Sampler::Draw(std::span<const float> logits) {
+int32_t Sampler::Draw(std::span<const float> logits, uint64_t step) const {
   const bool top_k = params_.top_k > 0 && params_.top_k < vocab_size_;
   const bool top_p = params_.top_p < 1.0f;
   std::vector<int32_t> ids;
@@ -111,16 +105,25 @@ int32_t Sampler::Draw(std::span<const float> logits) {
     ids.resize(logits.size());
     std::iota(ids.begin(), ids.end(), 0);
   }
-  const float max_logit = logits[static_cast<size_t>(ArgMax(logits))];
-  std::vector<double> weights = SoftmaxWeights(logits, ids, params_.temperature, max_logit);
-  if (top_k && top_p) {
-    const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
-    const int32_t keep = TopPCount(weights, total, params_.top_p);
-    ids.resize(static_cast<size_t>(keep));
-    weights.resize(static_cast<size_t>(keep));
+  if ((top_k && top_p) || params_.min_p > 0.0f) {  // the truncations that weigh the kept ids
+    const float max_logit = logits[static_cast<size_t>(ArgMax(logits))];
+    std::vector<double> weights = SoftmaxWeights(logits, ids, params_.temperature, max_logit);
+    if (top_k && top_p) {
+      const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
+      const int32_t keep = TopPCount(weights, total, params_.top_p);
+      ids.resize(static_cast<size_t>(keep));
+      weights.resize(static_cast<size_t>(keep));
+    }
+    if (params_.min_p > 0.0f) ApplyMinP(params_.min_p, ids, weights);
   }
-  if (params_.min_p > 0.0f) ApplyMinP(params_.min_p, ids, weights);
-  return ids[DrawIndex(weights, rng_.Uniform())];
+  // The race of the kept tokens; the lowest id wins equal keys.
+  int32_t winner = -1;
+  double best_key = 0;
+  for (int32_t id : ids) {
+    const double key = RaceKey(logits[static_cast<size_t>(id)], params_.temperature, seed_, step, id);
+    if (winner < 0 || key > best_key || (key == best_key && id < winner)) winner = id, best_key = key;
+  }
+  return winner;
 }
 
 void Sampler::AddLogprobs(std::span<const float> raw_logits, SampledToken& sampled) const {

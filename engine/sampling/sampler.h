@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/sampling/rng.h"
 #include "engine/sampling/sampling_params.h"
 
 namespace tspserve {
@@ -30,7 +29,9 @@ class Sampler {
   // Samples from logits [vocab_size] (padded vocabulary entries already cut off by the caller).
   // Order, as vLLM: banned ids -> -inf, repetition penalty (prompt + output ids), frequency and
   // presence penalties (output ids), then argmax if temperature == 0, else temperature, top-k,
-  // top-p, min-p, and a draw from the renormalized softmax (one Rng::Uniform per call).
+  // top-p, min-p, and a draw from the renormalized softmax: the race of the kept tokens
+  // (engine/common/race_key.h) with step = output_token_ids.size(), so the draw of an output
+  // position depends only on the seed, that position and the logits.
   // banned_token_ids: tokens that may not be chosen now (e.g. EOS before min_tokens).
   // Top-k keeps exactly k tokens; ties at the boundary keep the lower ids.
   // InvalidArgument for a wrong logits size, NaN or +inf logits, ids outside the vocabulary, or
@@ -41,6 +42,8 @@ class Sampler {
                                       std::span<const int32_t> banned_token_ids = {});
 
   const SamplingParams& params() const { return params_; }
+  // params().seed, or the random seed drawn for a request that set none.
+  uint64_t seed() const { return seed_; }
 
  private:
   Sampler(const SamplingParams& params, int32_t vocab_size);
@@ -50,14 +53,15 @@ class Sampler {
                                              std::span<const int32_t> prompt_token_ids,
                                              std::span<const int32_t> output_token_ids,
                                              std::span<const int32_t> banned_token_ids) const;
-  // Temperature, top-k, top-p, min-p and the draw over processed logits with a finite maximum.
-  int32_t Draw(std::span<const float> logits);
+  // Temperature, top-k, top-p, min-p and the race of output position `step` over processed
+  // logits with a finite maximum.
+  int32_t Draw(std::span<const float> logits, uint64_t step) const;
   // Fills logprob and top_logprobs from the raw logits.
   void AddLogprobs(std::span<const float> raw_logits, SampledToken& sampled) const;
 
   SamplingParams params_;
   int32_t vocab_size_;
-  Rng rng_;
+  uint64_t seed_;
 };
 
 }  // namespace tspserve

@@ -4,9 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+
+#include "absl/status/statusor.h"
 #include <vector>
 
 #include "engine/kv/paged_kv_cache.h"
+#include "engine/sampling/shard_sample.h"
 
 namespace tspserve {
 
@@ -21,10 +25,10 @@ struct ScheduledSeq {
 
 struct BatchPlan {
   std::vector<ScheduledSeq> seqs;
-  // Every entry that wants logits is sampled greedily with nothing that needs the whole row
-  // (no penalties, logprobs or banned tokens): the devices pick the tokens and only the picks
-  // come back (StepOutput::picks), never the logits.
-  bool greedy_only = false;
+  // Sampling on the devices (engine/sampling/shard_sample.h): one entry per logit row, in plan
+  // order, when every row can be sampled there (no penalties, banned tokens or teacher forcing);
+  // then the tokens come back (StepOutput::sampled), not the logits. Empty: the logits come back.
+  std::vector<RowSampling> sampling;
   int32_t num_tokens() const {
     int32_t n = 0;
     for (const ScheduledSeq& s : seqs) n += s.num_tokens;
@@ -33,19 +37,17 @@ struct BatchPlan {
   bool empty() const { return seqs.empty(); }
 };
 
-// A greedy step's token: the argmax (lowest id on ties) and its raw log-probability.
-struct GreedyPick {
-  int32_t token = 0;
-  float logprob = 0.0f;
-};
-
-// What the executor returns: the logits row of every entry that wanted one, in plan order (or,
-// for a greedy_only plan, one pick per row instead).
+// What the executor returns for the logit rows of the entries that wanted them, in plan order.
 struct StepOutput {
   int64_t vocab_size = 0;
-  std::vector<float> logits;        // [num_logit_rows, vocab_size]; empty when greedy_only
-  std::vector<GreedyPick> picks;    // [num_logit_rows] when greedy_only
-  std::vector<int32_t> logit_index; // per plan entry: its (first) row in `logits`, or -1
+  // [num_logit_rows] when the plan sampled on the devices: each row's token; nullopt for a row
+  // the devices could not decide (its top-p or min-p set reached past the candidates), which the
+  // host samples from `logits`; an error for a row whose logits were not finite.
+  std::vector<absl::StatusOr<std::optional<SampledToken>>> sampled;
+  // [num_logit_rows, vocab_size] when the plan did not sample on the devices or left a row
+  // undecided; empty otherwise.
+  std::vector<float> logits;
+  std::vector<int32_t> logit_index;  // per plan entry: its (first) logit row, or -1
 };
 
 }  // namespace tspserve

@@ -85,7 +85,7 @@ CaseRecord BenchRunner::Prefill(int64_t tokens) {
   for (int32_t i = 0; i < options_.warmup + options_.repeat; ++i) {
     if (i == options_.warmup) executor_->ResetCommStats();
     BatchPlan plan;
-    plan.greedy_only = true;  // as greedy requests are served: picks, not logits, come back
+    plan.sampling.assign(1, options_.sampling);  // on the devices, as requests are served: tokens come back
     plan.seqs.push_back({next_seq_++, 0, static_cast<int32_t>(tokens), prompt, /*wants_logits=*/true});
     std::vector<int32_t> reserved(static_cast<size_t>(executor_->kv_cache().degree()), 0);
     if (!executor_->kv_cache().Fits(plan.seqs[0].seq_id, 0, plan.seqs[0].num_tokens, reserved)) {
@@ -141,7 +141,11 @@ CaseRecord BenchRunner::Decode(int64_t batch, int64_t context) {
   for (int32_t s = 0; s < steps; ++s) {
     if (s == options_.warmup) executor_->ResetCommStats();
     BatchPlan plan;
-    plan.greedy_only = true;
+    plan.sampling.assign(static_cast<size_t>(batch), options_.sampling);
+    for (int64_t b = 0; b < batch; ++b) {  // each row its own race, one output position a step
+      plan.sampling[static_cast<size_t>(b)].seed += static_cast<uint64_t>(b);
+      plan.sampling[static_cast<size_t>(b)].step = static_cast<uint64_t>(s);
+    }
     const std::vector<int32_t> tokens = RandomTokens(batch);
     for (int64_t b = 0; b < batch; ++b) {
       plan.seqs.push_back({seqs[static_cast<size_t>(b)], static_cast<int32_t>(context + s), 1,

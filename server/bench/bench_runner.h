@@ -24,6 +24,7 @@ struct RunnerOptions {
   int32_t warmup = 1;
   int32_t repeat = 3;
   int32_t decode_steps = 8;    // timed steps per repeat of a decode case
+  RowSampling sampling;        // every row's sampling on the devices (default greedy)
 };
 
 // Per-GPU memory of one case: allocator peaks, except the KV cache, which is the pages the case

@@ -195,13 +195,33 @@ TEST_F(EngineTest, PromptLogitsMatchesTheLastStepOfGeneration) {
   EXPECT_FALSE(engine->PromptLogits({}).ok());
 }
 
-// Greedy requests without logprobs or penalties take the device-side picks (no logits to the
-// host); asking for a logprob sends the same requests through the full-row sampler instead.
-TEST_F(EngineTest, GreedyPicksAgreeWithTheFullLogitsSampler) {
-  std::vector<GenerateRequest> picks = MixedBatch(12);
+// Requests without penalties or banned tokens are sampled on the devices (no logits to the
+// host); a penalized request in the same batch sends every row through the full-row Sampler
+// instead. Both draw the same race, so seeded requests get the same tokens either way.
+TEST_F(EngineTest, DeviceSamplingAgreesWithTheFullLogitsSampler) {
+  auto sampled_batch = [] {
+    std::vector<GenerateRequest> batch = MixedBatch(12);
+    batch[1].sampling.temperature = 0.8f;
+    batch[1].sampling.top_p = 0.9f;
+    batch[2].sampling.temperature = 1.0f;
+    batch[2].sampling.top_k = 20;
+    batch[2].sampling.num_logprobs = 3;
+    batch[3].sampling.temperature = 0.7f;
+    batch[3].sampling.min_p = 0.05f;
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].sampling.seed = 100 + i;
+    return batch;
+  };
+  std::vector<GenerateRequest> host = sampled_batch();
+  host.push_back(host[1]);
+  host.back().sampling.presence_penalty = 0.5f;  // the whole batch samples on the host
+  std::vector<GenerateResult> on_host = MakeEngine()->Generate(std::move(host));
+  on_host.pop_back();
+  const std::vector<GenerateResult> on_devices = MakeEngine()->Generate(sampled_batch());
+  EXPECT_EQ(Tokens(on_devices), Tokens(on_host));
+  // Greedy requests take the same path; a logprob does not change their tokens.
   std::vector<GenerateRequest> full = MixedBatch(12);
   for (GenerateRequest& r : full) r.sampling.num_logprobs = 1;
-  EXPECT_EQ(Tokens(MakeEngine()->Generate(std::move(picks))), Tokens(MakeEngine()->Generate(std::move(full))));
+  EXPECT_EQ(Tokens(MakeEngine()->Generate(MixedBatch(12))), Tokens(MakeEngine()->Generate(std::move(full))));
 }
 
 }  // namespace

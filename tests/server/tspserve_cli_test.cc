@@ -140,8 +140,10 @@ TEST_F(CliTest, BenchMeasuresEveryCaseOfEveryMode) {
 TEST_F(CliTest, BenchFindsTheLongestPromptTheKvPoolHolds) {
   const fs::path json = fs::path(testing::TempDir()) / "longest.json";
   // tiny: 1 KiB of K/V per token on the rank that holds it; 1 MiB pools on 2 ranks hold 2048.
+  // The rows sample with top-p on the devices.
   const Result r = RunTspserve(
       "bench --device cpu --modes tsp --degree 2 --prompt-lengths 16 --batch-sizes 1 --contexts 8 "
+      "--temperature 0.8 --top-p 0.9 "
       "--decode-steps 1 --warmup 0 --repeat 1 --kv-cache-mb 1 --longest-prompt 256 "
       "--longest-prompt-limit 8K --json " + json.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -157,6 +159,9 @@ TEST_F(CliTest, BenchRejectsBadSizesAndModes) {
   r = RunTspserve("bench --device cpu --modes tsp,xp");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("xp"), std::string::npos) << r.output;
+  r = RunTspserve("bench --device cpu --temperature -1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("temperature"), std::string::npos) << r.output;
 }
 
 }  // namespace

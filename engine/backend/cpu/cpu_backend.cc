@@ -11,6 +11,7 @@
 #include "engine/backend/cpu/cpu_norm.h"
 #include "engine/backend/cpu/cpu_pointwise.h"
 #include "engine/backend/cpu/cpu_rope.h"
+#include "engine/backend/cpu/cpu_sampling.h"
 #include "engine/backend/cpu/cpu_views.h"
 
 namespace tspserve {
@@ -66,9 +67,14 @@ void CpuBackend::Attention(const Tensor& q, const KvLayer& cache, const Attentio
   cpu::Attention(q, cache, meta, shape, out, lse);
 }
 
-void CpuBackend::GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
-                            const Tensor& out) {
-  cpu::GreedyRows(logits, valid_cols, id_offset, out);
+void CpuBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                            const Tensor& races, const Tensor& temperatures, const Tensor& out) {
+  cpu::SampleRows(logits, valid_cols, id_offset, races, temperatures, out);
+}
+
+void CpuBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                               const Tensor& out) {
+  cpu::TopCandidates(logits, valid_cols, id_offset, out);
 }
 
 void CpuBackend::Copy(const Tensor& dst, const Tensor& src) { cpu::Copy(dst, src); }

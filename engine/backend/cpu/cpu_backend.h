@@ -40,8 +40,10 @@ class CpuBackend final : public Backend {
                int32_t kv_head_offset) override;
   void Attention(const Tensor& q, const KvLayer& cache, const AttentionMetadata& meta,
                  const AttentionShape& shape, const Tensor& out, const Tensor& lse) override;
-  void GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
-                  const Tensor& out) override;
+  void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& races,
+                  const Tensor& temperatures, const Tensor& out) override;
+  void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                     const Tensor& out) override;
   void Copy(const Tensor& dst, const Tensor& src) override;
   void CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) override;
   void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) override;

@@ -1,8 +1,6 @@
 #include "engine/backend/cpu/cpu_pointwise.h"
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdint>
 
 #include "engine/backend/cpu/cpu_views.h"
@@ -44,29 +42,6 @@ void SiluMul(const Tensor& gate_up, const Tensor& out) {
       const float g = gate[i];
       d[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
-  }
-}
-
-void GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& out) {
-  const RowView<float> in = F32Rows(logits, "GreedyRows logits");
-  const RowView<float> picks = F32Rows(out, "GreedyRows out");
-  CHECK(picks.rows == in.rows && picks.cols == 3) << "GreedyRows out must be [rows, 3]";
-  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "GreedyRows valid_cols " << valid_cols;
-  for (int64_t r = 0; r < in.rows; ++r) {
-    const float* row = in.row(r);
-    float* pick = picks.row(r);
-    if (valid_cols == 0) {
-      pick[0] = -std::numeric_limits<float>::infinity();
-      pick[1] = -1.0f;
-      pick[2] = pick[0];
-      continue;
-    }
-    const int64_t best = std::max_element(row, row + valid_cols) - row;  // first of the maxima
-    double sum = 0;
-    for (int64_t c = 0; c < valid_cols; ++c) sum += std::exp(static_cast<double>(row[c] - row[best]));
-    pick[0] = row[best];
-    pick[1] = static_cast<float>(id_offset + best);
-    pick[2] = row[best] + static_cast<float>(std::log(sum));
   }
 }
 

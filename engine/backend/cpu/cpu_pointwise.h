@@ -17,9 +17,6 @@ void AddBias(const Tensor& x, const Tensor& bias);
 // I].
 void SiluMul(const Tensor& gate_up, const Tensor& out);
 
-// Backend::GreedyRows. logits F32 [R, C] (row-strided); out F32 [R, 3].
-void GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& out);
-
 // Backend::FillRandom. t contiguous F32.
 void FillRandom(const Tensor& t, uint64_t seed, float scale);
 

@@ -7,11 +7,12 @@
 #include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/fill_random.h"
-#include "kernels/greedy_rows.h"
 #include "kernels/matmul_fallback.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
+#include "kernels/sample_rows.h"
 #include "kernels/silu_mul.h"
+#include "kernels/top_candidates.h"
 
 namespace tspserve {
 
@@ -157,22 +158,51 @@ void CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& position
   CUDA_CHECK(kernels::LaunchRope(args, cuda_stream()));
 }
 
-void CudaBackend::GreedyRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
-                             const Tensor& out) {
-  const auto in = cuda::F32Rows(logits, "GreedyRows logits");
-  const auto picks = cuda::F32Rows(out, "GreedyRows out");
-  CHECK(picks.rows == in.rows && picks.cols == 3 && (picks.rows <= 1 || picks.row_stride == 3))
-      << "GreedyRows out must be contiguous [rows, 3], got " << out.ShapeString();
-  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "GreedyRows valid_cols " << valid_cols;
-  kernels::GreedyRowsArgs args;
+void CudaBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                             const Tensor& races, const Tensor& temperatures, const Tensor& out) {
+  const auto in = cuda::F32Rows(logits, "SampleRows logits");
+  const auto result = cuda::F32Rows(out, "SampleRows out");
+  CHECK(result.rows == in.rows && result.cols == 4 && (result.rows <= 1 || result.row_stride == 4))
+      << "SampleRows out must be contiguous [rows, 4], got " << out.ShapeString();
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "SampleRows valid_cols " << valid_cols;
+  cuda::CheckDevice(races, "SampleRows races");
+  cuda::CheckDType(races, DType::kI64, "SampleRows races");
+  CHECK(races.rank() == 2 && races.dim(0) == in.rows && races.dim(1) == 2 && races.is_contiguous())
+      << "SampleRows races must be contiguous [rows, 2], got " << races.ShapeString();
+  kernels::SampleRowsArgs args;
   args.logits = in.data;
   args.row_stride = in.row_stride;
   args.rows = in.rows;
   args.valid_cols = valid_cols;
   args.id_offset = id_offset;
-  args.out = picks.data;
+  args.races = races.data_as<const int64_t>();
+  args.temperatures = cuda::Vector<const float>(temperatures, DType::kF32, in.rows,
+                                                "SampleRows temperatures");
+  args.out = result.data;
   DeviceGuard guard(device_);
-  CUDA_CHECK(kernels::LaunchGreedyRows(args, cuda_stream()));
+  CUDA_CHECK(kernels::LaunchSampleRows(args, cuda_stream()));
+}
+
+void CudaBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                                const Tensor& out) {
+  const auto in = cuda::F32Rows(logits, "TopCandidates logits");
+  const auto result = cuda::F32Rows(out, "TopCandidates out");
+  CHECK(result.rows == in.rows && result.cols % 2 == 0 &&
+        (result.rows <= 1 || result.row_stride == result.cols))
+      << "TopCandidates out must be contiguous [rows, 2k], got " << out.ShapeString();
+  const int64_t k = result.cols / 2;
+  CHECK_LE(k, kernels::kMaxTopCandidates) << "TopCandidates k";
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "TopCandidates valid_cols " << valid_cols;
+  kernels::TopCandidatesArgs args;
+  args.logits = in.data;
+  args.row_stride = in.row_stride;
+  args.rows = in.rows;
+  args.valid_cols = valid_cols;
+  args.id_offset = id_offset;
+  args.k = k;
+  args.out = result.data;
+  DeviceGuard guard(device_);
+  CUDA_CHECK(kernels::LaunchTopCandidates(args, cuda_stream()));
 }
 
 void CudaBackend::SiluMul(const Tensor& gate_up, const Tensor& out) {

@@ -12,10 +12,13 @@
 #include <random>
 #include <vector>
 
+#include "engine/common/race_key.h"
+
 namespace tspserve {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 std::vector<float> Random(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);
@@ -495,24 +498,76 @@ TEST_F(CpuBackendTest, CopyBlocksCopiesEveryLayerInOrder) {
   EXPECT_DEATH(backend_->CopyBlocks(layers, bad), "CopyBlocks");
 }
 
-TEST_F(CpuBackendTest, GreedyRowsPicksTheFirstMaximumAndTheLogSumExp) {
+TEST_F(CpuBackendTest, SampleRowsAtTemperatureZeroPicksTheFirstMaximumAndTheLogSumExp) {
   // Three rows of 6 columns inside rows of 8; only the first 5 columns count.
   std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f, 9.0f, kNaN, kNaN,   // tie: column 1
                                -3.0f, -2.0f, -4.0f, -2.5f, -1.0f, 9.0f, kNaN, kNaN,
                                1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 9.0f, kNaN, kNaN};
-  std::vector<float> picks(9, kNaN);
+  std::vector<int64_t> races = {5, 0, 6, 1, 7, 2};
+  std::vector<float> temperatures(3, 0.0f);
+  std::vector<float> picks(12, kNaN);
   const Tensor view = F32(logits, {3, 8}).Columns(0, 6);
-  backend_->GreedyRows(view, 5, 1000, F32(picks, {3, 3}));
+  const Tensor race_view(races.data(), DType::kI64, {3, 2});
+  backend_->SampleRows(view, 5, 1000, race_view, F32(temperatures, {3}), F32(picks, {3, 4}));
   EXPECT_FLOAT_EQ(picks[0], 2.0f);
   EXPECT_EQ(picks[1], 1001.0f);
   EXPECT_NEAR(picks[2], std::log(std::exp(0.5) + 2 * std::exp(2.0) + std::exp(-1.0) + std::exp(1.0)), 1e-5);
-  EXPECT_EQ(picks[4], 1004.0f);
-  EXPECT_EQ(picks[7], 1000.0f);  // all equal: the lowest column
-  EXPECT_NEAR(picks[8], 1.0f + std::log(5.0f), 1e-5);
-  std::vector<float> none(3, 0.0f);
-  backend_->GreedyRows(view.Slice(0, 1), 0, 0, F32(none, {1, 3}));
+  EXPECT_EQ(picks[3], picks[2]);
+  EXPECT_EQ(picks[5], 1004.0f);
+  EXPECT_EQ(picks[9], 1000.0f);  // all equal: the lowest column
+  EXPECT_NEAR(picks[10], 1.0f + std::log(5.0f), 1e-5);
+  std::vector<float> none(4, 0.0f);
+  backend_->SampleRows(view.Slice(0, 1), 0, 0, race_view.Slice(0, 1), F32(temperatures, {3}).Slice(0, 1),
+                       F32(none, {1, 4}));
   EXPECT_TRUE(std::isinf(none[0]) && none[0] < 0);
   EXPECT_EQ(none[1], -1.0f);
+  EXPECT_TRUE(std::isinf(none[2]) && std::isinf(none[3]));
+}
+
+TEST_F(CpuBackendTest, SampleRowsWinsTheRaceOfTheKeys) {
+  StridedMatrix logits(4, 300, 5, 2, rng_);
+  for (int64_t c = 0; c < 300; c += 7) logits.storage[static_cast<size_t>(c + 2)] = -kInf;  // masked tokens
+  std::vector<int64_t> races = {1, 0, 1, 1, static_cast<int64_t>(0xF00DF00DF00DF00Dull), 9, 42, 1000};
+  std::vector<float> temperatures = {1.0f, 1.0f, 0.6f, 2.5f};
+  std::vector<float> out(16, kNaN);
+  backend_->SampleRows(logits.view(), 290, 50, Tensor(races.data(), DType::kI64, {4, 2}),
+                       F32(temperatures, {4}), F32(out, {4, 4}));
+  for (int64_t r = 0; r < 4; ++r) {
+    const float* row = logits.storage.data() + r * 305 + 2;
+    const auto seed = static_cast<uint64_t>(races[2 * r]), step = static_cast<uint64_t>(races[2 * r + 1]);
+    const float t = temperatures[static_cast<size_t>(r)];
+    int64_t best = 0;
+    double lse = 0, scaled = 0;
+    for (int64_t c = 0; c < 290; ++c) {
+      if (RaceKey(row[c], t, seed, step, 50 + c) > RaceKey(row[best], t, seed, step, 50 + best)) best = c;
+      lse += std::exp(static_cast<double>(row[c]));
+      scaled += std::exp(static_cast<double>(row[c]) / t);
+    }
+    EXPECT_NE(row[best], -kInf);
+    EXPECT_EQ(out[static_cast<size_t>(r * 4 + 1)], static_cast<float>(50 + best)) << "row " << r;
+    EXPECT_EQ(out[static_cast<size_t>(r * 4)], row[best]);
+    EXPECT_NEAR(out[static_cast<size_t>(r * 4 + 2)], std::log(lse), 1e-5);
+    EXPECT_NEAR(out[static_cast<size_t>(r * 4 + 3)], std::log(scaled), 1e-5);
+  }
+  // Rows 0 and 1 differ only in the step: their noise, and so almost surely their winner, differs.
+  EXPECT_NE(out[1], out[5]);
+}
+
+TEST_F(CpuBackendTest, TopCandidatesOrdersByLogitThenIdAndPads) {
+  // Two rows of 6 valid columns inside rows of 9.
+  std::vector<float> logits = {1.0f, 3.0f, -kInf, 3.0f, 0.0f, -0.0f, 7.0f, kNaN, kNaN,
+                               -kInf, -kInf, 2.0f, -kInf, -1.0f, -kInf, 7.0f, kNaN, kNaN};
+  const Tensor view = F32(logits, {2, 9}).Columns(0, 7);
+  std::vector<float> top4(16, kNaN);
+  backend_->TopCandidates(view, 6, 10, F32(top4, {2, 8}));
+  const std::vector<float> want4 = {3.0f, 11.0f, 3.0f, 13.0f, 1.0f, 10.0f, 0.0f, 14.0f,
+                                    2.0f, 12.0f, -1.0f, 14.0f, -kInf, 10.0f, -kInf, 11.0f};
+  EXPECT_EQ(top4, want4);  // 0.0 and -0.0 are equal logits: the lower id (14) first
+  std::vector<float> top8(16, kNaN);
+  backend_->TopCandidates(view.Slice(0, 1), 6, 0, F32(top8, {1, 16}));
+  const std::vector<float> want8 = {3.0f, 1.0f, 3.0f, 3.0f, 1.0f, 0.0f, 0.0f, 4.0f,
+                                    -0.0f, 5.0f, -kInf, 2.0f, -kInf, -1.0f, -kInf, -1.0f};
+  EXPECT_EQ(top8, want8);  // past the 6 valid columns: (-inf, -1)
 }
 
 }  // namespace

@@ -93,6 +93,22 @@ std::vector<GenerateRequest> Requests(const std::vector<std::vector<int32_t>>& p
   return requests;
 }
 
+// Seeded sampling, a different setting per prompt (top-p, top-k with logprobs, min-p, plain
+// temperature): sampled on the devices, whose vocabulary shards must merge to the single rank's
+// draw.
+std::vector<GenerateRequest> SampledRequests(const std::vector<std::vector<int32_t>>& prompts) {
+  std::vector<GenerateRequest> requests = Requests(prompts);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SamplingParams& s = requests[i].sampling;
+    s.seed = 7 + i;
+    s.temperature = 0.6f + 0.2f * static_cast<float>(i % 4);
+    if (i % 4 == 0) s.top_p = 0.9f;
+    if (i % 4 == 1) s.top_k = 20, s.num_logprobs = 2;
+    if (i % 4 == 2) s.min_p = 0.05f;
+  }
+  return requests;
+}
+
 std::vector<std::vector<int32_t>> Tokens(const std::vector<GenerateResult>& results) {
   std::vector<std::vector<int32_t>> tokens;
   for (const GenerateResult& r : results) {
@@ -107,6 +123,7 @@ struct Reference {
   std::vector<std::vector<int32_t>> prompts;
   std::vector<std::vector<float>> logits;
   std::vector<std::vector<int32_t>> tokens;
+  std::vector<std::vector<int32_t>> sampled_tokens;
 };
 
 const Reference& ReferenceFor(const std::string& preset, int degree) {
@@ -122,6 +139,7 @@ const Reference& ReferenceFor(const std::string& preset, int degree) {
     ref.logits.push_back(*engine->PromptLogits(ref.prompts.back()));
   }
   ref.tokens = Tokens(engine->Generate(Requests(ref.prompts)));
+  ref.sampled_tokens = Tokens(engine->Generate(SampledRequests(ref.prompts)));
   return (*cache)[key] = std::move(ref);
 }
 
@@ -150,6 +168,7 @@ TEST_P(ParallelEquivalenceTest, MatchesTheSingleRankEngine) {
         << "prompt of " << ref.prompts[i].size() << " tokens alone";
   }
   EXPECT_EQ(Tokens(engine->Generate(Requests(ref.prompts))), ref.tokens) << "batched";
+  EXPECT_EQ(Tokens(engine->Generate(SampledRequests(ref.prompts))), ref.sampled_tokens) << "sampled";
   EXPECT_EQ(engine->kv_cache().num_used_blocks(), 0);
   EXPECT_TRUE(engine->kv_cache().CheckIntegrity().ok());
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,14 @@ Sampler MakeSampler(SamplingParams params, int32_t vocab) {
   return *std::move(sampler);
 }
 
-// Draws `draws` tokens and checks their frequencies against `expected` with a chi-square statistic
+// An output history of n tokens (all id 0): the draw for output position n. Without penalties
+// only its length matters.
+std::span<const int32_t> History(size_t n) {
+  static const std::vector<int32_t> zeros(100000, 0);
+  return std::span<const int32_t>(zeros.data(), n);
+}
+
+// Draws `draws` tokens (successive output positions) and checks their frequencies against `expected` with a chi-square statistic
 // (df = number of possible tokens - 1; the bound is far in the tail, the seed makes it
 // deterministic). Impossible tokens must never appear.
 void ExpectDistribution(SamplingParams params, const std::vector<float>& logits,
@@ -42,7 +50,7 @@ void ExpectDistribution(SamplingParams params, const std::vector<float>& logits,
   constexpr int kDraws = 20000;
   std::vector<int> counts(logits.size(), 0);
   for (int i = 0; i < kDraws; ++i) {
-    absl::StatusOr<SampledToken> sampled = sampler.Sample(logits, {}, {});
+    absl::StatusOr<SampledToken> sampled = sampler.Sample(logits, {}, History(static_cast<size_t>(i)));
     ASSERT_TRUE(sampled.ok()) << sampled.status();
     ++counts[static_cast<size_t>(sampled->token)];
   }
@@ -154,7 +162,9 @@ std::vector<int32_t> DrawSequence(std::optional<uint64_t> seed, int count) {
   std::vector<float> logits(1000);
   for (size_t i = 0; i < logits.size(); ++i) logits[i] = static_cast<float>(std::sin(i * 0.37)) * 3;
   std::vector<int32_t> tokens;
-  for (int i = 0; i < count; ++i) tokens.push_back(sampler.Sample(logits, {}, {})->token);
+  for (int i = 0; i < count; ++i) {
+    tokens.push_back(sampler.Sample(logits, {}, History(static_cast<size_t>(i)))->token);
+  }
   return tokens;
 }
 
@@ -165,13 +175,19 @@ TEST(SamplerTest, SameSeedSameTokens) {
 }
 
 TEST(SamplerTest, SeededStreamIsPinned) {
-  // Pins the whole chain (Rng, uniform, cumulative walk) so a change that breaks cross-machine
-  // reproducibility of seeded requests is noticed. u = 0.6012 for seed 0; cumulative mass 0.5,
-  // 0.75.
+  // Pins the whole chain (race noise, keys, winner) so a change that breaks cross-machine
+  // reproducibility of seeded requests is noticed. Keys at seed 0, computed independently:
+  // step 0 (0.89, 3.07, -3.84, -1.31), step 1 (-1.77, -0.66, -1.45, 0.007), step 2 (-1.08, 0.25, ...).
   SamplingParams p;
   p.seed = 0;
   Sampler sampler = MakeSampler(p, 4);
-  EXPECT_EQ(sampler.Sample(LogitsFor(kProbs), {}, {})->token, 1);
+  const std::vector<int32_t> want = {1, 3, 1};
+  for (size_t step = 0; step < want.size(); ++step) {
+    EXPECT_EQ(sampler.Sample(LogitsFor(kProbs), {}, History(step))->token, want[step]) << "step " << step;
+  }
+  // The same position draws the same token, however often it is asked.
+  EXPECT_EQ(sampler.Sample(LogitsFor(kProbs), {}, History(1))->token, 3);
+  EXPECT_EQ(sampler.seed(), 0u);
 }
 
 TEST(SamplerTest, PenaltiesChangeTheGreedyChoice) {
@@ -255,14 +271,14 @@ TEST(SamplerTest, LargeVocabularyWithAllTruncations) {
   p.top_p = 0.9f;
   p.num_logprobs = 5;
   Sampler nucleus = MakeSampler(p, kVocab);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(nucleus.Sample(logits, {}, {})->token, 77777);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(nucleus.Sample(logits, {}, History(i))->token, 77777);
   logits[77777] = 0.0f;
   p.top_k = 50;
   p.min_p = 0.05f;
   Sampler mixed = MakeSampler(p, kVocab);
   const std::vector<int32_t> top = TopIndices(logits, 50);
   for (int i = 0; i < 20; ++i) {
-    const int32_t token = mixed.Sample(logits, {}, {})->token;
+    const int32_t token = mixed.Sample(logits, {}, History(static_cast<size_t>(i)))->token;
     EXPECT_NE(std::find(top.begin(), top.end(), token), top.end());
   }
 }

@@ -435,29 +435,125 @@ TEST_F(CudaBackendTest, CombineAttentionWithMinusInfinityPartials) {
   }
 }
 
-// ---- GreedyRows ----
+// ---- SampleRows and TopCandidates ----
 
-TEST_F(CudaBackendTest, GreedyRowsEqualsTheCpu) {
-  const std::vector<std::tuple<int64_t, int64_t, int64_t>> cases = {
-      {1, 1, 1}, {5, 4099, 4000}, {3, 128256, 128256}, {2, 17, 0}};
-  for (const auto& [rows, cols, valid] : cases) {
-    SCOPED_TRACE(::testing::Message() << rows << " x " << cols << ", " << valid << " valid");
-    std::vector<float> logits(static_cast<size_t>(rows * cols));
-    std::uniform_real_distribution<float> dist(-8.0f, 8.0f);
-    for (float& v : logits) v = dist(rng_);
-    if (valid > 2) logits[1] = logits[2] = 100.0f;  // a tie in row 0: the lower column wins
-    std::vector<float> want(static_cast<size_t>(rows * 3));
-    cpu_->GreedyRows(HostF32(logits, {rows, cols}), valid, 77, HostF32(want, {rows, 3}));
-    const Tensor out = NewTensor(DType::kF32, {rows, 3});
-    gpu_->GreedyRows(UploadRaw(logits, DType::kF32, {rows, cols}), valid, 77, out);
-    const std::vector<float> got = Download(out);
-    for (int64_t r = 0; r < rows; ++r) {
-      EXPECT_EQ(got[r * 3], want[r * 3]) << "row " << r;
-      EXPECT_EQ(got[r * 3 + 1], want[r * 3 + 1]) << "row " << r;
-      if (std::isinf(want[r * 3 + 2])) {
-        EXPECT_EQ(got[r * 3 + 2], want[r * 3 + 2]);
-      } else {
-        EXPECT_NEAR(got[r * 3 + 2], want[r * 3 + 2], 1e-4f * std::abs(want[r * 3 + 2]) + 1e-4f) << "row " << r;
+// The valid column counts a sampling case sweeps for `cols`: none, some, all.
+std::vector<int64_t> ValidCounts(int64_t cols) {
+  std::vector<int64_t> counts = {0};
+  if (cols > 1) counts.push_back(cols - cols / 3);
+  counts.push_back(cols);
+  return counts;
+}
+
+// Row-major logits [rows, cols] that break reductions and selections. Row r follows pattern
+// (r + salt) % 5: random in [-8, 8) with a tie at the top (columns 1 and 2); random with every
+// 5th column -inf; a coarse grid (many equal values, zeros of both signs); -inf but for three
+// columns; all -inf. Columns past `valid` hold 1000, which would win if read.
+std::vector<float> SamplingLogits(int64_t rows, int64_t cols, int64_t valid, int salt,
+                                  std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-8.0f, 8.0f);
+  std::vector<float> logits(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = logits.data() + r * cols;
+    const int pattern = static_cast<int>((r + salt) % 5);
+    for (int64_t c = 0; c < cols; ++c) {
+      const float x = dist(rng);
+      switch (pattern) {
+        case 0: row[c] = x; break;
+        case 1: row[c] = c % 5 == 4 ? -kInf : x; break;
+        case 2: row[c] = std::round(x * 2.0f) / 2.0f; break;
+        case 3: row[c] = c % (cols / 3 + 1) == 1 ? x : -kInf; break;
+        default: row[c] = -kInf; break;
+      }
+      if (pattern == 2 && row[c] == 0.0f && c % 2 == 1) row[c] = -0.0f;
+    }
+    if (pattern == 0 && valid > 2) row[1] = row[2] = 100.0f;
+    for (int64_t c = valid; c < cols; ++c) row[c] = 1000.0f;
+  }
+  return logits;
+}
+
+// Asserts that SampleRows' [rows, 4] results agree: winner logits and ids exactly, log-sum-exps
+// within 1e-4 relative (-inf exactly). NaN (an unwritten element) never agrees.
+::testing::AssertionResult SamePicks(const std::vector<float>& got,
+                                     const std::vector<float>& want) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size();
+  for (size_t i = 0; i < got.size(); ++i) {
+    const bool exact = i % 4 < 2 || std::isinf(want[i]);
+    const bool ok = exact ? got[i] == want[i]
+                          : std::abs(got[i] - want[i]) <= 1e-4f * std::abs(want[i]) + 1e-4f;
+    if (!ok) {
+      return ::testing::AssertionFailure() << "row " << i / 4 << " element " << i % 4 << " is "
+                                           << got[i] << ", want " << want[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(CudaBackendTest, SampleRowsEqualsTheCpu) {
+  constexpr float kTemperatures[] = {0.0f, 0.7f, 1.0f, 1.5f};
+  int salt = 0;
+  for (int64_t rows : {1, 3, 7}) {
+    for (int64_t cols : {1, 17, 4099, 128256}) {
+      for (int64_t valid : ValidCounts(cols)) {
+        ++salt;
+        SCOPED_TRACE(::testing::Message() << rows << " x " << cols << ", " << valid << " valid");
+        std::vector<float> logits = SamplingLogits(rows, cols, valid, salt, rng_);
+        // Seeds below and above 2^63, steps small and huge, every temperature across the rows.
+        std::vector<int64_t> races(static_cast<size_t>(2 * rows));
+        std::vector<float> temperatures(static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+          const uint64_t seed =
+              r % 2 == 0 ? 1000u * salt + r : 0xF00DF00D00000000ull + 7919u * salt + r;
+          const uint64_t step = r % 3 == 2 ? 0x8000000000000001ull + salt : 5u * salt + r;
+          races[2 * r] = static_cast<int64_t>(seed);
+          races[2 * r + 1] = static_cast<int64_t>(step);
+          temperatures[r] = kTemperatures[(r + salt) % 4];
+        }
+        const int64_t id_offset = salt % 2 == 0 ? 0 : 151000;
+        std::vector<float> want(static_cast<size_t>(rows * 4), kNaN);
+        cpu_->SampleRows(HostF32(logits, {rows, cols}), valid, id_offset,
+                         Tensor(races.data(), DType::kI64, {rows, 2}),
+                         HostF32(temperatures, {rows}), HostF32(want, {rows, 4}));
+        const Tensor device_races = UploadRaw(races, DType::kI64, {rows, 2});
+        const Tensor device_temperatures = UploadRaw(temperatures, DType::kF32, {rows});
+        for (bool strided : {false, true}) {
+          SCOPED_TRACE(strided ? "strided rows" : "contiguous");
+          // Contiguous, or a misaligned column view of a wider buffer with NaN pads.
+          const GpuMatrix in = MatrixOf(DType::kF32, rows, cols, /*pad=*/strided ? 5 : 0,
+                                        /*offset=*/strided ? 3 : 0, &logits);
+          const Tensor out = NewTensor(DType::kF32, {rows, 4});
+          gpu_->SampleRows(in.view, valid, id_offset, device_races, device_temperatures, out);
+          EXPECT_TRUE(SamePicks(Download(out), want));
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaBackendTest, TopCandidatesEqualsTheCpu) {
+  int salt = 0;
+  for (int64_t rows : {1, 3, 7}) {
+    for (int64_t cols : {1, 17, 4099, 128256}) {
+      for (int64_t valid : ValidCounts(cols)) {
+        ++salt;
+        std::vector<float> logits = SamplingLogits(rows, cols, valid, salt, rng_);
+        const int64_t id_offset = salt % 2 == 0 ? 0 : 151000;
+        const GpuMatrix contiguous = MatrixOf(DType::kF32, rows, cols, 0, 0, &logits);
+        const GpuMatrix strided =
+            MatrixOf(DType::kF32, rows, cols, /*pad=*/5, /*offset=*/3, &logits);
+        for (int64_t k : {1, 5, 64, 1024}) {
+          SCOPED_TRACE(::testing::Message() << rows << " x " << cols << ", " << valid
+                                            << " valid, k " << k);
+          std::vector<float> want(static_cast<size_t>(rows * 2 * k), kNaN);
+          cpu_->TopCandidates(HostF32(logits, {rows, cols}), valid, id_offset,
+                              HostF32(want, {rows, 2 * k}));
+          for (const GpuMatrix* in : {&contiguous, &strided}) {
+            const Tensor out = NewTensor(DType::kF32, {rows, 2 * k});
+            gpu_->TopCandidates(in->view, valid, id_offset, out);
+            EXPECT_TRUE(Identical(Download(out), want, in == &strided ? "strided" : "contiguous"));
+          }
+        }
       }
     }
   }

@@ -1,0 +1,19 @@
+// The sampling ops on the CPU (Backend::SampleRows, Backend::TopCandidates): the reference the
+// CUDA kernels are tested against.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tensor/tensor.h"
+
+namespace tspserve::cpu {
+
+// Backend::SampleRows. logits F32 [R, C] (row-strided); races I64 [R, 2]; temperatures F32 [R];
+// out F32 [R, 4].
+void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& races,
+                const Tensor& temperatures, const Tensor& out);
+
+// Backend::TopCandidates. logits F32 [R, C] (row-strided); out F32 [R, 2k].
+void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& out);
+
+}  // namespace tspserve::cpu

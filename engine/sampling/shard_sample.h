@@ -1,0 +1,69 @@
+// Sampling on the devices: each vocabulary shard of the LM head runs the race of its columns
+// (Backend::SampleRows) and, where a row truncates or asks for logprobs, lists its most likely
+// columns (Backend::TopCandidates); the host merges these few numbers per shard into the token.
+// The merge reproduces Sampler::Sample (same race, same truncations) without the logits ever
+// leaving the devices, except for a top-p or min-p set that reaches past the candidates: then the
+// row is left undecided and its full logits come back.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/sampling/sampler.h"
+#include "engine/sampling/sampling_params.h"
+
+namespace tspserve {
+
+// Candidates each shard lists for a row that truncates with top-p or min-p only; a nucleus of more
+// tokens than the shards list together falls back to the full row.
+inline constexpr int32_t kNucleusCandidates = 256;
+// Most candidates a shard lists (Backend::TopCandidates' k); top-k beyond it samples on the host.
+inline constexpr int32_t kMaxCandidates = 1024;
+
+// What the devices need to sample one row: a request's settings and the race's (seed, step).
+struct RowSampling {
+  float temperature = 0.0f;  // 0: greedy
+  int32_t top_k = 0;         // 0: off (also when it keeps the whole vocabulary)
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  int32_t num_logprobs = 0;
+  uint64_t seed = 0;
+  uint64_t step = 0;  // the output position being sampled
+
+  // Settings that can be sampled on the devices: no penalties (they need the token history) and a
+  // top-k and logprob count within kMaxCandidates. nullopt otherwise.
+  static std::optional<RowSampling> ForDevices(const SamplingParams& params, int32_t vocab_size,
+                                               uint64_t seed, uint64_t step);
+  bool truncates() const { return temperature > 0.0f && (top_k > 0 || top_p < 1.0f || min_p > 0.0f); }
+  // Candidates per shard the row needs: 0 when the race winners alone decide it.
+  int32_t candidates() const;
+};
+
+// The per-shard results of one step, as gathered on the host.
+struct ShardSamples {
+  int32_t num_shards = 0;
+  int32_t rows = 0;
+  int32_t k = 0;                      // candidates per row and shard (0: none listed)
+  std::span<const float> races;       // [num_shards][rows][4]: Backend::SampleRows' out
+  std::span<const float> candidates;  // [num_shards][rows][2k]: Backend::TopCandidates' out
+};
+
+// Candidates per shard a step lists: the most any of its rows needs, rounded up to a multiple of 64
+// so that the step buffers keep their size from step to step.
+int32_t CandidatesPerShard(std::span<const RowSampling> rows);
+
+// True when some row's top-p or min-p set (without top-k) may reach past the candidates, so that
+// the step may have to gather full rows after all.
+bool MayNeedFullRows(std::span<const RowSampling> rows);
+
+// The token of gathered row `row` sampled with `params`; nullopt when its top-p or min-p set
+// reaches past the listed candidates (only where MayNeedFullRows; the caller samples it from the
+// full row instead). InvalidArgument when the row's logits are not finite; InternalError when the
+// shards listed fewer candidates than the row needs.
+absl::StatusOr<std::optional<SampledToken>> MergeShardSamples(const ShardSamples& samples, int32_t row,
+                                                              const RowSampling& params);
+
+}  // namespace tspserve

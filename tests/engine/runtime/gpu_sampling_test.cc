@@ -1,0 +1,136 @@
+// Sampling on the GPUs against the host Sampler on the very same GPU logits: a batch of prompts
+// with seeded temperature, top-k (with logprobs), top-p and min-p settings runs once sampled on
+// the devices (Backend::SampleRows and ::TopCandidates over each rank's vocabulary shard, merged
+// on the host) and once returning its fp32 logits, which Sampler::Sample draws from. The step is
+// the same both times, so the logits are bit-identical and every token, logprob and top logprob
+// must agree. One GPU, and the vocabulary split over two (TSP, TP) or held by rank 0 (SP).
+// Skips without enough GPUs.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/runtime/parallel_executor.h"
+#include "engine/runtime/rank_devices.h"
+#include "engine/sampling/sampler.h"
+#include "models/config/model_config.h"
+#include "models/synthetic/make_model.h"
+
+namespace tspserve {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int32_t kRows = 24;
+
+std::string ModelDir() {
+  static const std::string* dir = [] {
+    auto* path = new std::string((fs::path(testing::TempDir()) / "gpu_sampling_small").string());
+    fs::remove_all(*path);
+    MakeModelOptions options;
+    options.preset = "small";
+    options.out_dir = *path;
+    EXPECT_TRUE(MakeModel(options).ok());
+    return path;
+  }();
+  return *dir;
+}
+
+// Row r's settings: greedy, plain temperature, top-p, top-k with logprobs, min-p, all at once.
+SamplingParams ParamsOf(int32_t r, int32_t round) {
+  SamplingParams p;
+  p.seed = static_cast<uint64_t>(1000 * round + r);
+  p.temperature = r % 6 == 0 ? 0.0f : 0.6f + 0.15f * static_cast<float>(r % 5);
+  if (r % 6 == 2) p.top_p = 0.9f;
+  if (r % 6 == 3) p.top_k = 40, p.num_logprobs = 5;
+  if (r % 6 == 4) p.min_p = 0.05f;
+  if (r % 6 == 5) p.top_k = 200, p.top_p = 0.8f, p.min_p = 0.02f;
+  return p;
+}
+
+BatchPlan PromptsPlan(int64_t vocab) {
+  BatchPlan plan;
+  for (int32_t r = 0; r < kRows; ++r) {
+    const int32_t length = 1 + (r * 7) % 61;  // 1 to 61 tokens, none page-aligned for most
+    std::vector<int32_t> prompt;
+    for (int32_t i = 0; i < length; ++i) prompt.push_back(static_cast<int32_t>((13 * i + 5 * r + 1) % vocab));
+    plan.seqs.push_back({static_cast<SeqId>(r + 1), 0, length, prompt, /*wants_logits=*/true});
+  }
+  return plan;
+}
+
+class GpuSamplingTest : public testing::TestWithParam<ParallelConfig> {};
+
+TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
+  const ParallelConfig parallel = GetParam();
+  if (AvailableDevices(Device::kCuda) < parallel.degree) GTEST_SKIP() << "needs " << parallel.degree << " GPUs";
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(ModelDir());
+  ASSERT_TRUE(config.ok()) << config.status();
+  ExecutorOptions options;
+  options.parallel = parallel;
+  options.device = Device::kCuda;
+  options.block_size = 16;
+  options.kv_cache_bytes = 64 << 20;
+  absl::StatusOr<std::unique_ptr<ParallelExecutor>> executor = ParallelExecutor::Create(ModelDir(), *config, options);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  const int32_t vocab = config->vocab_size;
+  int32_t undecided = 0;
+  for (int32_t round = 0; round < 3; ++round) {
+    BatchPlan sampled = PromptsPlan(vocab);
+    for (int32_t r = 0; r < kRows; ++r) {
+      std::optional<RowSampling> row = RowSampling::ForDevices(ParamsOf(r, round), vocab, 1000 * round + r, round);
+      ASSERT_TRUE(row.has_value());
+      sampled.sampling.push_back(*row);
+    }
+    absl::StatusOr<StepOutput> on_devices = (*executor)->Run(sampled);
+    ASSERT_TRUE(on_devices.ok()) << on_devices.status();
+    for (const ScheduledSeq& e : sampled.seqs) (*executor)->kv_cache().Free(e.seq_id);
+    absl::StatusOr<StepOutput> logits = (*executor)->Run(PromptsPlan(vocab));
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    for (const ScheduledSeq& e : sampled.seqs) (*executor)->kv_cache().Free(e.seq_id);
+    ASSERT_EQ(on_devices->sampled.size(), static_cast<size_t>(kRows));
+    for (int32_t r = 0; r < kRows; ++r) {
+      SCOPED_TRACE(::testing::Message() << "round " << round << ", row " << r);
+      const std::span<const float> row(logits->logits.data() + static_cast<size_t>(r) * vocab, static_cast<size_t>(vocab));
+      absl::StatusOr<Sampler> sampler = Sampler::Create(ParamsOf(r, round), vocab);
+      ASSERT_TRUE(sampler.ok()) << sampler.status();
+      const std::vector<int32_t> history(static_cast<size_t>(round), 0);
+      absl::StatusOr<SampledToken> want = sampler->Sample(row, {}, history);
+      ASSERT_TRUE(want.ok()) << want.status();
+      const auto& got = on_devices->sampled[static_cast<size_t>(r)];
+      ASSERT_TRUE(got.ok()) << got.status();
+      if (!got->has_value()) {  // left to the full row, which the executor then returned
+        ++undecided;
+        EXPECT_FALSE(on_devices->logits.empty());
+        continue;
+      }
+      EXPECT_EQ((*got)->token, want->token);
+      EXPECT_NEAR((*got)->logprob, want->logprob, 1e-3);
+      ASSERT_EQ((*got)->top_logprobs.size(), want->top_logprobs.size());
+      for (size_t i = 0; i < want->top_logprobs.size(); ++i) {
+        EXPECT_EQ((*got)->top_logprobs[i].first, want->top_logprobs[i].first);
+        EXPECT_NEAR((*got)->top_logprobs[i].second, want->top_logprobs[i].second, 1e-3);
+      }
+    }
+  }
+  EXPECT_LE(undecided, 3 * kRows / 10) << undecided << " rows needed their full logits";
+  std::printf("[gpu_sampling] %s n=%d: %d of %d rows decided on the devices\n",
+              parallel.mode == ParallelMode::kTp ? "tp" : parallel.mode == ParallelMode::kSp ? "sp" : "tsp",
+              parallel.degree, 3 * kRows - undecided, 3 * kRows);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, GpuSamplingTest,
+                         testing::Values(ParallelConfig{ParallelMode::kTsp, 1, DecodeSchedule::kWeightStationary},
+                                         ParallelConfig{ParallelMode::kTsp, 2, DecodeSchedule::kWeightStationary},
+                                         ParallelConfig{ParallelMode::kTp, 2, DecodeSchedule::kWeightStationary},
+                                         ParallelConfig{ParallelMode::kSp, 2, DecodeSchedule::kWeightStationary}),
+                         [](const testing::TestParamInfo<ParallelConfig>& param_info) {
+                           const ParallelMode m = param_info.param.mode;
+                           return std::string(m == ParallelMode::kTp ? "tp" : m == ParallelMode::kSp ? "sp" : "tsp") +
+                                  "_n" + std::to_string(param_info.param.degree);
+                         });
+
+}  // namespace
+}  // namespace tspserve
