@@ -26,6 +26,7 @@ struct Engine::Request {
   double last_token = -1;  // seconds from arrival of the latest token
   RequestOutput pending;  // the delta not yet emitted
   bool done = false;
+  std::vector<int32_t> distinct_prompt_ids;  // DistinctSorted(seq.prompt), once a penalty needs it
 };
 
 namespace {
@@ -308,7 +309,7 @@ absl::Status Engine::Step() {
   if (plan.empty()) {
     return absl::ResourceExhaustedError("the scheduler could not place any waiting request");
   }
-  plan.sampling = DeviceSampling(plan);
+  PlanDeviceSampling(plan);
   for (const ScheduledSeq& entry : plan.seqs) {
     Request& r = *active_.at(entry.seq_id);
     if (r.pending.timings.first_scheduled < 0) r.pending.timings.first_scheduled = SecondsSince(r.arrival);
@@ -321,18 +322,25 @@ absl::Status Engine::Step() {
   return absl::OkStatus();
 }
 
-std::vector<RowSampling> Engine::DeviceSampling(const BatchPlan& plan) const {
-  std::vector<RowSampling> rows;
+void Engine::PlanDeviceSampling(BatchPlan& plan) {
   for (const ScheduledSeq& entry : plan.seqs) {
     if (!entry.wants_logits) continue;
-    const Request& r = *active_.at(entry.seq_id);
-    if (entry.all_logits || !r.stop.SuppressedTokenIds().empty()) return {};
+    Request& r = *active_.at(entry.seq_id);
+    const std::vector<int32_t> banned = r.stop.SuppressedTokenIds();
     std::optional<RowSampling> row = RowSampling::ForDevices(r.sampler.params(), config_.vocab_size, r.sampler.seed(),
-                                                             r.seq.output.size());
-    if (!row.has_value()) return {};
-    rows.push_back(*row);
+                                                             r.seq.output.size(), !banned.empty());
+    if (entry.all_logits || !row.has_value()) {
+      plan.sampling.clear();
+      plan.penalties.clear();
+      return;
+    }
+    if (row->repetition_penalty != 1.0f && r.distinct_prompt_ids.empty()) {
+      r.distinct_prompt_ids = DistinctSorted(r.seq.prompt);
+    }
+    AppendPenaltyEntries(r.sampler.params(), r.distinct_prompt_ids, r.seq.output, banned,
+                         static_cast<int32_t>(plan.sampling.size()), plan.penalties);
+    plan.sampling.push_back(*row);
   }
-  return rows;
 }
 
 void Engine::Postprocess(const BatchPlan& plan, const StepOutput& output) {

@@ -131,10 +131,10 @@ class Engine {
   void Admit(std::unique_ptr<Request> request);
   void ExpireDeadlines();
   absl::Status Step();
-  // Each logit row's settings for sampling on the devices, in plan order; empty when some entry
-  // needs its whole row on the host (penalties, banned tokens, teacher forcing, a top-k beyond the
-  // candidates).
-  std::vector<RowSampling> DeviceSampling(const BatchPlan& plan) const;
+  // Sets plan.sampling (each logit row's settings, in plan order) and plan.penalties for sampling
+  // on the devices; leaves both empty when some entry needs its whole row on the host (teacher
+  // forcing, a top-k beyond the candidates, logprobs with penalties or banned tokens).
+  void PlanDeviceSampling(BatchPlan& plan);
   void Postprocess(const BatchPlan& plan, const StepOutput& output);
   void AppendToken(Request& request, const SampledToken& token);
   void Emit(Request& request);

@@ -105,6 +105,16 @@ class Backend {
   // (engine/sampling/shard_sample.h). Temperature 0 everywhere is the greedy pick.
   virtual void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                           const Tensor& races, const Tensor& temperatures, const Tensor& out) = 0;
+  // Repetition, frequency and presence penalties and banned tokens, in place on one vocabulary
+  // shard of fp32 logits [R, C] (rows may be strided; column c is token id_offset + c, columns
+  // [0, valid_cols) count). entries I32 [E, 3] holds (row, token id, count), one entry per
+  // distinct (row, id); ids outside this shard are skipped. penalties F32 [R, 3] holds each row's
+  // (repetition, frequency, presence). For an entry with count < 0 the logit becomes -inf (a
+  // banned token); otherwise, as engine/sampling/penalties.h applies them, the logit x becomes
+  // x / repetition when x > 0, else x * repetition, and then, when count > 0 (occurrences in the
+  // output), x - frequency * count - presence.
+  virtual void PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                              const Tensor& entries, const Tensor& penalties) = 0;
   // The k most likely columns of each row of fp32 logits [R, C] (rows may be strided, columns
   // [0, valid_cols) count, column c is token id_offset + c): out F32 [R, 2k] holds (logit, id)
   // pairs, larger logit first and lower id first among equal logits; pairs past the valid

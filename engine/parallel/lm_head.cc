@@ -15,6 +15,7 @@ bool ParallelForward::runs_lm_head() const { return config_.weights_sharded() ||
 
 absl::Status ParallelForward::PrepareSampling(const RankStep& step) {
   head_sampling_.clear();
+  head_penalty_entries_ = 0;
   if (step.sampling.empty() || !runs_lm_head()) return absl::OkStatus();
   // The LM head's rows are in plan order, except after a sequence-sharded prefill's gather.
   const bool gathered = step.prefill_only && config_.degree > 1;
@@ -33,6 +34,24 @@ absl::Status ParallelForward::PrepareSampling(const RankStep& step) {
   ASSIGN_OR_RETURN(Tensor temperature, model_.Scratch(kTemperatures, DType::kF32, rows, 1));
   backend_.CopyFromHost(race_params, races.data());
   backend_.CopyFromHost(temperature, temperatures.data());
+  head_penalty_entries_ = static_cast<int64_t>(step.penalties.size());
+  if (head_penalty_entries_ == 0) return absl::OkStatus();
+  // The entries with their rows renumbered to the LM head's order, and each row's penalties.
+  std::vector<int32_t> head_row(static_cast<size_t>(rows));
+  for (int64_t g = 0; g < rows; ++g) head_row[static_cast<size_t>(gathered ? step.logit_order[static_cast<size_t>(g)] : g)] = static_cast<int32_t>(g);
+  std::vector<int32_t> entries;
+  entries.reserve(3 * step.penalties.size());
+  for (const PenaltyEntry& e : step.penalties) {
+    entries.insert(entries.end(), {head_row[static_cast<size_t>(e.row)], e.id, e.count});
+  }
+  std::vector<float> penalties;
+  for (const RowSampling& p : head_sampling_) {
+    penalties.insert(penalties.end(), {p.repetition_penalty, p.frequency_penalty, p.presence_penalty});
+  }
+  ASSIGN_OR_RETURN(Tensor entry_tensor, model_.Scratch(kPenaltyEntries, DType::kI32, head_penalty_entries_, 3));
+  ASSIGN_OR_RETURN(Tensor penalty_tensor, model_.Scratch(kPenalties, DType::kF32, rows, 3));
+  backend_.CopyFromHost(entry_tensor, entries.data());
+  backend_.CopyFromHost(penalty_tensor, penalties.data());
   return absl::OkStatus();
 }
 
@@ -60,12 +79,21 @@ absl::StatusOr<bool> ParallelForward::SampleOnDevices(const Tensor& logits, std:
   ASSIGN_OR_RETURN(Tensor race_params, model_.Scratch(kRaceParams, DType::kI64, rows, 2));
   ASSIGN_OR_RETURN(Tensor temperature, model_.Scratch(kTemperatures, DType::kF32, rows, 1));
   ASSIGN_OR_RETURN(Tensor result, model_.Scratch(kRaces, DType::kF32, rows, 4));
-  backend_.SampleRows(logits, valid, begin, race_params, temperature.View({rows}), result);
+  // Penalties apply to a copy: a row left undecided gathers the raw logits for the host Sampler.
+  Tensor scores = logits;
+  if (head_penalty_entries_ > 0) {
+    ASSIGN_OR_RETURN(scores, model_.Scratch(kPenalizedLogits, DType::kF32, rows, shard_cols));
+    ASSIGN_OR_RETURN(Tensor entries, model_.Scratch(kPenaltyEntries, DType::kI32, head_penalty_entries_, 3));
+    ASSIGN_OR_RETURN(Tensor penalties, model_.Scratch(kPenalties, DType::kF32, rows, 3));
+    backend_.Copy(scores, logits);
+    backend_.PenalizeLogits(scores, valid, begin, entries, penalties);
+  }
+  backend_.SampleRows(scores, valid, begin, race_params, temperature.View({rows}), result);
   const int32_t k = CandidatesPerShard(head_sampling_);
   Tensor candidates;
   if (k > 0) {
     ASSIGN_OR_RETURN(candidates, model_.Scratch(kCandidates, DType::kF32, rows, 2 * k));
-    backend_.TopCandidates(logits, valid, begin, candidates);
+    backend_.TopCandidates(scores, valid, begin, candidates);
   }
   const bool sharded = config_.weights_sharded();
   const int32_t shards = sharded ? tensor_comm_.size() : 1;

@@ -55,7 +55,7 @@ class ParallelForward {
   // rank 0 alone.
   bool runs_lm_head() const;
   // Sets head_sampling_ from step.sampling in the LM head's row order and uploads each row's
-  // (seed, step) and temperature, before the forward pass.
+  // (seed, step), temperature and penalties and the penalty entries, before the forward pass.
   absl::Status PrepareSampling(const RankStep& step);
   // hidden [R, H], the same on every rank; `order[g]` is the plan-order row of hidden row g
   // (empty: already in plan order).
@@ -95,6 +95,7 @@ class ParallelForward {
   Communicator& sequence_comm_;  // the ranks that split a sequence (K/V exchange, split-KV merge)
   DType dtype_;
   std::vector<RowSampling> head_sampling_;  // this step's sampling settings in LM-head row order
+  int64_t head_penalty_entries_ = 0;        // uploaded PenaltyEntry rows (kPenaltyEntries)
 };
 
 }  // namespace tspserve

@@ -117,6 +117,7 @@ std::vector<RankStep> LayOutStep(const BatchPlan& plan, const std::vector<std::v
     step.rank = r;
     step.prefill_only = prefill_only;
     step.sampling = plan.sampling;
+    step.penalties = plan.penalties;
     step.all = AllTokens(plan, slots, kv.rank(r), r);
     if (prefill_only) FillLocal(plan, slots, kv.degree(), step);
   }

@@ -24,6 +24,8 @@ enum ScratchSlot : int {
   kRaceParams, kTemperatures,      // device sampling: (seed, step) [R, 2] I64 and temperatures [R]
   kRaces, kGatheredRaces,          // SampleRows results [R, 4] of this rank's vocabulary shard, of all
   kCandidates, kGatheredCandidates,  // TopCandidates results [R, 2k] likewise
+  kPenaltyEntries, kPenalties,     // PenalizeLogits' entries [E, 3] I32 and per-row penalties [R, 3]
+  kPenalizedLogits,                // [R, shard_cols] the logits with penalties applied
   kNumScratchSlots  // at most LlamaModel::kMaxSlots
 };
 

@@ -79,6 +79,11 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
     RETURN_IF_ERROR(reserve(kTemperatures, DType::kF32, logit_rows, 1));
     RETURN_IF_ERROR(reserve(kRaces, DType::kF32, logit_rows, 4));
     if (k > 0) RETURN_IF_ERROR(reserve(kCandidates, DType::kF32, logit_rows, 2 * k));
+    if (!step.penalties.empty()) {
+      RETURN_IF_ERROR(reserve(kPenaltyEntries, DType::kI32, static_cast<int64_t>(step.penalties.size()), 3));
+      RETURN_IF_ERROR(reserve(kPenalties, DType::kF32, logit_rows, 3));
+      RETURN_IF_ERROR(reserve(kPenalizedLogits, DType::kF32, logit_rows, shard_cols));
+    }
     if (shards > 1) {
       RETURN_IF_ERROR(reserve(kGatheredRaces, DType::kF32, shards * logit_rows, 4));
       if (k > 0) RETURN_IF_ERROR(reserve(kGatheredCandidates, DType::kF32, shards * logit_rows, 2 * k));

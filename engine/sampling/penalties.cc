@@ -63,4 +63,50 @@ absl::Status ApplyPenalties(const SamplingParams& params, std::span<const int32_
   return absl::OkStatus();
 }
 
+std::vector<int32_t> DistinctSorted(std::span<const int32_t> ids) {
+  std::vector<int32_t> distinct(ids.begin(), ids.end());
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  return distinct;
+}
+
+void AppendPenaltyEntries(const SamplingParams& params, std::span<const int32_t> distinct_prompt_ids,
+                          std::span<const int32_t> output_token_ids,
+                          std::span<const int32_t> banned_token_ids, int32_t row,
+                          std::vector<PenaltyEntry>& entries) {
+  const bool repetition = params.repetition_penalty != 1.0f;
+  const bool output_penalties = params.frequency_penalty != 0.0f || params.presence_penalty != 0.0f;
+  // (id, output count) of every distinct output id.
+  std::vector<int32_t> output(output_token_ids.begin(), output_token_ids.end());
+  std::sort(output.begin(), output.end());
+  std::vector<PenaltyEntry> row_entries;
+  size_t p = 0;
+  auto add_prompt_ids_below = [&](int64_t limit) {
+    for (; repetition && p < distinct_prompt_ids.size() && distinct_prompt_ids[p] < limit; ++p) {
+      row_entries.push_back({row, distinct_prompt_ids[p], 0});
+    }
+  };
+  if (repetition || output_penalties) {
+    for (size_t begin = 0; begin < output.size();) {
+      size_t end = begin;
+      while (end < output.size() && output[end] == output[begin]) ++end;
+      add_prompt_ids_below(output[begin]);
+      if (repetition && p < distinct_prompt_ids.size() && distinct_prompt_ids[p] == output[begin]) ++p;
+      row_entries.push_back({row, output[begin], static_cast<int32_t>(end - begin)});
+      begin = end;
+    }
+    add_prompt_ids_below(INT64_MAX);
+  }
+  for (int32_t id : DistinctSorted(banned_token_ids)) {
+    auto it = std::lower_bound(row_entries.begin(), row_entries.end(), id,
+                               [](const PenaltyEntry& e, int32_t value) { return e.id < value; });
+    if (it != row_entries.end() && it->id == id) {
+      it->count = kBannedCount;
+    } else {
+      row_entries.insert(it, {row, id, kBannedCount});
+    }
+  }
+  entries.insert(entries.end(), row_entries.begin(), row_entries.end());
+}
+
 }  // namespace tspserve

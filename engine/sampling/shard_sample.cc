@@ -113,18 +113,20 @@ std::optional<size_t> KeptCount(const MergedCandidates& merged, const RowSamplin
 }  // namespace
 
 std::optional<RowSampling> RowSampling::ForDevices(const SamplingParams& params, int32_t vocab_size,
-                                                   uint64_t seed, uint64_t step) {
-  const bool penalized = params.repetition_penalty != 1.0f || params.presence_penalty != 0.0f ||
-                         params.frequency_penalty != 0.0f;
+                                                   uint64_t seed, uint64_t step, bool has_banned_tokens) {
   RowSampling row;
   row.temperature = params.temperature;
   row.top_k = params.top_k > 0 && params.top_k < vocab_size ? params.top_k : 0;
   row.top_p = params.top_p;
   row.min_p = params.min_p;
   row.num_logprobs = params.num_logprobs;
+  row.repetition_penalty = params.repetition_penalty;
+  row.frequency_penalty = params.frequency_penalty;
+  row.presence_penalty = params.presence_penalty;
   row.seed = seed;
   row.step = step;
-  if (penalized || row.candidates() > kMaxCandidates) return std::nullopt;
+  const bool alters_logits = row.penalized() || has_banned_tokens;
+  if ((alters_logits && row.num_logprobs > 0) || row.candidates() > kMaxCandidates) return std::nullopt;
   return row;
 }
 

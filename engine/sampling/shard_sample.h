@@ -24,19 +24,27 @@ inline constexpr int32_t kNucleusCandidates = 256;
 inline constexpr int32_t kMaxCandidates = 1024;
 
 // What the devices need to sample one row: a request's settings and the race's (seed, step).
+// Penalties and banned tokens reach the devices as PenaltyEntry lists (penalties.h).
 struct RowSampling {
   float temperature = 0.0f;  // 0: greedy
   int32_t top_k = 0;         // 0: off (also when it keeps the whole vocabulary)
   float top_p = 1.0f;
   float min_p = 0.0f;
   int32_t num_logprobs = 0;
+  float repetition_penalty = 1.0f;
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
   uint64_t seed = 0;
   uint64_t step = 0;  // the output position being sampled
 
-  // Settings that can be sampled on the devices: no penalties (they need the token history) and a
-  // top-k and logprob count within kMaxCandidates. nullopt otherwise.
+  // Settings that can be sampled on the devices: a top-k and logprob count within
+  // kMaxCandidates, and no logprobs together with penalties or banned tokens (logprobs are of the
+  // raw logits, which the devices penalize in place). nullopt otherwise.
   static std::optional<RowSampling> ForDevices(const SamplingParams& params, int32_t vocab_size,
-                                               uint64_t seed, uint64_t step);
+                                               uint64_t seed, uint64_t step, bool has_banned_tokens = false);
+  bool penalized() const {
+    return repetition_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f;
+  }
   bool truncates() const { return temperature > 0.0f && (top_k > 0 || top_p < 1.0f || min_p > 0.0f); }
   // Candidates per shard the row needs: 0 when the race winners alone decide it.
   int32_t candidates() const;
@@ -59,8 +67,8 @@ int32_t CandidatesPerShard(std::span<const RowSampling> rows);
 // the step may have to gather full rows after all.
 bool MayNeedFullRows(std::span<const RowSampling> rows);
 
-// The token of gathered row `row` sampled with `params`; nullopt when its top-p or min-p set
-// reaches past the listed candidates (only where MayNeedFullRows; the caller samples it from the
+// The token of gathered row `row` sampled with `params` (its logprob is of the penalized logits
+// where penalties applied); nullopt when its top-p or min-p set reaches past the listed candidates (only where MayNeedFullRows; the caller samples it from the
 // full row instead). InvalidArgument when the row's logits are not finite; InternalError when the
 // shards listed fewer candidates than the row needs.
 absl::StatusOr<std::optional<SampledToken>> MergeShardSamples(const ShardSamples& samples, int32_t row,

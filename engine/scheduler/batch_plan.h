@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/kv/paged_kv_cache.h"
+#include "engine/sampling/penalties.h"
 #include "engine/sampling/shard_sample.h"
 
 namespace tspserve {
@@ -29,6 +30,8 @@ struct BatchPlan {
   // order, when every row can be sampled there (no penalties, banned tokens or teacher forcing);
   // then the tokens come back (StepOutput::sampled), not the logits. Empty: the logits come back.
   std::vector<RowSampling> sampling;
+  // With `sampling`: the penalized and banned tokens of its rows (PenaltyEntry::row indexes it).
+  std::vector<PenaltyEntry> penalties;
   int32_t num_tokens() const {
     int32_t n = 0;
     for (const ScheduledSeq& s : seqs) n += s.num_tokens;

@@ -195,9 +195,9 @@ TEST_F(EngineTest, PromptLogitsMatchesTheLastStepOfGeneration) {
   EXPECT_FALSE(engine->PromptLogits({}).ok());
 }
 
-// Requests without penalties or banned tokens are sampled on the devices (no logits to the
-// host); a penalized request in the same batch sends every row through the full-row Sampler
-// instead. Both draw the same race, so seeded requests get the same tokens either way.
+// Requests are sampled on the devices (no logits to the host), penalties included; a request
+// asking for logprobs with a penalty in the same batch sends every row through the full-row
+// Sampler instead. Both draw the same race, so seeded requests get the same tokens either way.
 TEST_F(EngineTest, DeviceSamplingAgreesWithTheFullLogitsSampler) {
   auto sampled_batch = [] {
     std::vector<GenerateRequest> batch = MixedBatch(12);
@@ -208,12 +208,15 @@ TEST_F(EngineTest, DeviceSamplingAgreesWithTheFullLogitsSampler) {
     batch[2].sampling.num_logprobs = 3;
     batch[3].sampling.temperature = 0.7f;
     batch[3].sampling.min_p = 0.05f;
+    batch[3].sampling.repetition_penalty = 1.3f;
+    batch[3].sampling.frequency_penalty = 0.2f;
     for (size_t i = 0; i < batch.size(); ++i) batch[i].sampling.seed = 100 + i;
     return batch;
   };
   std::vector<GenerateRequest> host = sampled_batch();
   host.push_back(host[1]);
-  host.back().sampling.presence_penalty = 0.5f;  // the whole batch samples on the host
+  host.back().sampling.presence_penalty = 0.5f;
+  host.back().sampling.num_logprobs = 1;  // raw logprobs of a penalized row: the batch samples on the host
   std::vector<GenerateResult> on_host = MakeEngine()->Generate(std::move(host));
   on_host.pop_back();
   const std::vector<GenerateResult> on_devices = MakeEngine()->Generate(sampled_batch());

@@ -72,6 +72,11 @@ void CpuBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id
   cpu::SampleRows(logits, valid_cols, id_offset, races, temperatures, out);
 }
 
+void CpuBackend::PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                                const Tensor& entries, const Tensor& penalties) {
+  cpu::PenalizeLogits(logits, valid_cols, id_offset, entries, penalties);
+}
+
 void CpuBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                                const Tensor& out) {
   cpu::TopCandidates(logits, valid_cols, id_offset, out);

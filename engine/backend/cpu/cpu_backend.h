@@ -42,6 +42,8 @@ class CpuBackend final : public Backend {
                  const AttentionShape& shape, const Tensor& out, const Tensor& lse) override;
   void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& races,
                   const Tensor& temperatures, const Tensor& out) override;
+  void PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& entries,
+                      const Tensor& penalties) override;
   void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                      const Tensor& out) override;
   void Copy(const Tensor& dst, const Tensor& src) override;

@@ -60,6 +60,32 @@ void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, con
   }
 }
 
+void PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& entries,
+                    const Tensor& penalties) {
+  const RowView<float> rows = F32Rows(logits, "PenalizeLogits logits");
+  CHECK(valid_cols >= 0 && valid_cols <= rows.cols) << "PenalizeLogits valid_cols " << valid_cols;
+  CHECK(entries.rank() == 2 && entries.dim(1) == 3) << "PenalizeLogits entries must be [E, 3], got " << entries.ShapeString();
+  CHECK(penalties.rank() == 2 && penalties.dim(0) == rows.rows && penalties.dim(1) == 3)
+      << "PenalizeLogits penalties must be [rows, 3], got " << penalties.ShapeString();
+  const int64_t num_entries = entries.dim(0);
+  if (num_entries == 0) return;
+  const int32_t* entry = I32Vector(entries.View({3 * num_entries}), 3 * num_entries, "PenalizeLogits entries");
+  const float* penalty = F32Vector(penalties.View({3 * rows.rows}), 3 * rows.rows, "PenalizeLogits penalties");
+  for (int64_t e = 0; e < num_entries; ++e) {
+    const int32_t row = entry[3 * e], count = entry[3 * e + 2];
+    const int64_t column = entry[3 * e + 1] - id_offset;
+    if (row < 0 || row >= rows.rows || column < 0 || column >= valid_cols) continue;  // another shard's
+    float& x = rows.row(row)[column];
+    const float repetition = penalty[3 * row], frequency = penalty[3 * row + 1], presence = penalty[3 * row + 2];
+    if (count < 0) {
+      x = -std::numeric_limits<float>::infinity();
+      continue;
+    }
+    if (repetition != 1.0f) x = x > 0.0f ? x / repetition : x * repetition;
+    if (count > 0) x -= frequency * static_cast<float>(count) + presence;
+  }
+}
+
 void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& out) {
   const RowView<float> in = F32Rows(logits, "TopCandidates logits");
   const RowView<float> result = F32Rows(out, "TopCandidates out");

@@ -13,6 +13,10 @@ namespace tspserve::cpu {
 void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& races,
                 const Tensor& temperatures, const Tensor& out);
 
+// Backend::PenalizeLogits. logits F32 [R, C] (row-strided); entries I32 [E, 3]; penalties F32 [R, 3].
+void PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& entries,
+                    const Tensor& penalties);
+
 // Backend::TopCandidates. logits F32 [R, C] (row-strided); out F32 [R, 2k].
 void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& out);
 

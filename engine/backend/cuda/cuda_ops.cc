@@ -1,6 +1,9 @@
 // CudaBackend's point-wise ops, row moves and the matrix product: argument checks, then one
 // kernels/ launch on the backend's stream.
 #include "engine/backend/cuda/cuda_backend_impl.h"
+
+#include <string>
+
 #include "engine/backend/cuda/cuda_views.h"
 #include "engine/common/check.h"
 #include "engine/common/cuda_check.h"
@@ -8,6 +11,7 @@
 #include "kernels/embedding.h"
 #include "kernels/fill_random.h"
 #include "kernels/matmul_fallback.h"
+#include "kernels/penalize_logits.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
 #include "kernels/sample_rows.h"
@@ -158,6 +162,19 @@ void CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& position
   CUDA_CHECK(kernels::LaunchRope(args, cuda_stream()));
 }
 
+namespace {
+
+// CHECKs that t is a contiguous [rows, cols] matrix of dtype on this device (rows < 0: any).
+void CheckContiguousMatrix(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* name) {
+  cuda::CheckDevice(t, name);
+  cuda::CheckDType(t, dtype, name);
+  CHECK(t.rank() == 2 && (rows < 0 || t.dim(0) == rows) && t.dim(1) == cols && t.is_contiguous())
+      << name << " must be contiguous [" << (rows < 0 ? std::string("any") : std::to_string(rows)) << ", " << cols
+      << "], got " << t.ShapeString();
+}
+
+}  // namespace
+
 void CudaBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                              const Tensor& races, const Tensor& temperatures, const Tensor& out) {
   const auto in = cuda::F32Rows(logits, "SampleRows logits");
@@ -165,10 +182,7 @@ void CudaBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t i
   CHECK(result.rows == in.rows && result.cols == 4 && (result.rows <= 1 || result.row_stride == 4))
       << "SampleRows out must be contiguous [rows, 4], got " << out.ShapeString();
   CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "SampleRows valid_cols " << valid_cols;
-  cuda::CheckDevice(races, "SampleRows races");
-  cuda::CheckDType(races, DType::kI64, "SampleRows races");
-  CHECK(races.rank() == 2 && races.dim(0) == in.rows && races.dim(1) == 2 && races.is_contiguous())
-      << "SampleRows races must be contiguous [rows, 2], got " << races.ShapeString();
+  CheckContiguousMatrix(races, DType::kI64, in.rows, 2, "SampleRows races");
   kernels::SampleRowsArgs args;
   args.logits = in.data;
   args.row_stride = in.row_stride;
@@ -181,6 +195,26 @@ void CudaBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t i
   args.out = result.data;
   DeviceGuard guard(device_);
   CUDA_CHECK(kernels::LaunchSampleRows(args, cuda_stream()));
+}
+
+void CudaBackend::PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                                 const Tensor& entries, const Tensor& penalties) {
+  const auto in = cuda::F32Rows(logits, "PenalizeLogits logits");
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "PenalizeLogits valid_cols " << valid_cols;
+  CheckContiguousMatrix(entries, DType::kI32, /*rows=*/-1, 3, "PenalizeLogits entries");
+  CheckContiguousMatrix(penalties, DType::kF32, in.rows, 3, "PenalizeLogits penalties");
+  if (entries.dim(0) == 0) return;  // an empty entries tensor may have no data
+  kernels::PenalizeLogitsArgs args;
+  args.logits = in.data;
+  args.row_stride = in.row_stride;
+  args.rows = in.rows;
+  args.valid_cols = valid_cols;
+  args.id_offset = id_offset;
+  args.entries = entries.data_as<const int32_t>();
+  args.num_entries = entries.dim(0);
+  args.penalties = penalties.data_as<const float>();
+  DeviceGuard guard(device_);
+  CUDA_CHECK(kernels::LaunchPenalizeLogits(args, cuda_stream()));
 }
 
 void CudaBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,

@@ -94,8 +94,8 @@ std::vector<GenerateRequest> Requests(const std::vector<std::vector<int32_t>>& p
 }
 
 // Seeded sampling, a different setting per prompt (top-p, top-k with logprobs, min-p, plain
-// temperature): sampled on the devices, whose vocabulary shards must merge to the single rank's
-// draw.
+// temperature with repetition and presence penalties): sampled on the devices, whose vocabulary
+// shards must merge to the single rank's draw.
 std::vector<GenerateRequest> SampledRequests(const std::vector<std::vector<int32_t>>& prompts) {
   std::vector<GenerateRequest> requests = Requests(prompts);
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -105,6 +105,7 @@ std::vector<GenerateRequest> SampledRequests(const std::vector<std::vector<int32
     if (i % 4 == 0) s.top_p = 0.9f;
     if (i % 4 == 1) s.top_k = 20, s.num_logprobs = 2;
     if (i % 4 == 2) s.min_p = 0.05f;
+    if (i % 4 == 3) s.repetition_penalty = 1.3f, s.presence_penalty = 0.4f;
   }
   return requests;
 }

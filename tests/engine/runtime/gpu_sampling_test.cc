@@ -1,5 +1,5 @@
 // Sampling on the GPUs against the host Sampler on the very same GPU logits: a batch of prompts
-// with seeded temperature, top-k (with logprobs), top-p and min-p settings runs once sampled on
+// with seeded temperature, penalties, top-k (with logprobs), top-p and min-p settings runs once sampled on
 // the devices (Backend::SampleRows and ::TopCandidates over each rank's vocabulary shard, merged
 // on the host) and once returning its fp32 logits, which Sampler::Sample draws from. The step is
 // the same both times, so the logits are bit-identical and every token, logprob and top logprob
@@ -14,6 +14,7 @@
 
 #include "engine/runtime/parallel_executor.h"
 #include "engine/runtime/rank_devices.h"
+#include "engine/sampling/penalties.h"
 #include "engine/sampling/sampler.h"
 #include "models/config/model_config.h"
 #include "models/synthetic/make_model.h"
@@ -38,7 +39,8 @@ std::string ModelDir() {
   return *dir;
 }
 
-// Row r's settings: greedy, plain temperature, top-p, top-k with logprobs, min-p, all at once.
+// Row r's settings: greedy, temperature (every other time with repetition and frequency
+// penalties, applied on the devices), top-p, top-k with logprobs, min-p, all at once.
 SamplingParams ParamsOf(int32_t r, int32_t round) {
   SamplingParams p;
   p.seed = static_cast<uint64_t>(1000 * round + r);
@@ -47,6 +49,7 @@ SamplingParams ParamsOf(int32_t r, int32_t round) {
   if (r % 6 == 3) p.top_k = 40, p.num_logprobs = 5;
   if (r % 6 == 4) p.min_p = 0.05f;
   if (r % 6 == 5) p.top_k = 200, p.top_p = 0.8f, p.min_p = 0.02f;
+  if (r % 12 == 1) p.repetition_penalty = 1.25f, p.frequency_penalty = 0.2f;
   return p;
 }
 
@@ -79,10 +82,13 @@ TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
   int32_t undecided = 0;
   for (int32_t round = 0; round < 3; ++round) {
     BatchPlan sampled = PromptsPlan(vocab);
+    const std::vector<int32_t> history(static_cast<size_t>(round), 0);  // `round` output tokens, all 0
     for (int32_t r = 0; r < kRows; ++r) {
       std::optional<RowSampling> row = RowSampling::ForDevices(ParamsOf(r, round), vocab, 1000 * round + r, round);
       ASSERT_TRUE(row.has_value());
       sampled.sampling.push_back(*row);
+      AppendPenaltyEntries(ParamsOf(r, round), DistinctSorted(sampled.seqs[static_cast<size_t>(r)].token_ids), history,
+                           {}, r, sampled.penalties);
     }
     absl::StatusOr<StepOutput> on_devices = (*executor)->Run(sampled);
     ASSERT_TRUE(on_devices.ok()) << on_devices.status();
@@ -96,8 +102,7 @@ TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
       const std::span<const float> row(logits->logits.data() + static_cast<size_t>(r) * vocab, static_cast<size_t>(vocab));
       absl::StatusOr<Sampler> sampler = Sampler::Create(ParamsOf(r, round), vocab);
       ASSERT_TRUE(sampler.ok()) << sampler.status();
-      const std::vector<int32_t> history(static_cast<size_t>(round), 0);
-      absl::StatusOr<SampledToken> want = sampler->Sample(row, {}, history);
+      absl::StatusOr<SampledToken> want = sampler->Sample(row, sampled.seqs[static_cast<size_t>(r)].token_ids, history);
       ASSERT_TRUE(want.ok()) << want.status();
       const auto& got = on_devices->sampled[static_cast<size_t>(r)];
       ASSERT_TRUE(got.ok()) << got.status();
@@ -107,6 +112,7 @@ TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
         continue;
       }
       EXPECT_EQ((*got)->token, want->token);
+      if (sampled.sampling[static_cast<size_t>(r)].penalized()) continue;  // logprob of the penalized logits
       EXPECT_NEAR((*got)->logprob, want->logprob, 1e-3);
       ASSERT_EQ((*got)->top_logprobs.size(), want->top_logprobs.size());
       for (size_t i = 0; i < want->top_logprobs.size(); ++i) {

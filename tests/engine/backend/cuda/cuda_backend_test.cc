@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -553,6 +554,93 @@ TEST_F(CudaBackendTest, TopCandidatesEqualsTheCpu) {
             gpu_->TopCandidates(in->view, valid, id_offset, out);
             EXPECT_TRUE(Identical(Download(out), want, in == &strided ? "strided" : "contiguous"));
           }
+        }
+      }
+    }
+  }
+}
+
+// Asserts that two vectors hold the same floats bit for bit (-0.0 differs from +0.0).
+::testing::AssertionResult BitIdentical(const std::vector<float>& got,
+                                        const std::vector<float>& want, const std::string& what) {
+  if (got.size() != want.size()) {
+    return ::testing::AssertionFailure()
+           << what << ": " << got.size() << " elements, want " << want.size();
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::bit_cast<uint32_t>(got[i]) != std::bit_cast<uint32_t>(want[i])) {
+      return ::testing::AssertionFailure()
+             << what << ": element " << i << " is " << got[i] << ", want " << want[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(CudaBackendTest, PenalizeLogitsEqualsTheCpu) {
+  // Each row's (repetition, frequency, presence), cycled over the rows.
+  constexpr float kPenalties[][3] = {{1.0f, 0.5f, 0.7f},    {1.3f, -0.25f, 0.0f},
+                                     {0.8f, 0.1f, -0.3f},   {1.3f, 0.0f, 1.5f},
+                                     {0.8f, -1.0f, -0.75f}, {1.0f, 0.0f, 0.0f}};
+  constexpr int32_t kCounts[] = {-1, 0, 1, 2, 7, 0, 3};
+  std::uniform_real_distribution<float> dist(-8.0f, 8.0f);
+  int salt = 0;
+  for (int64_t rows : {1, 5}) {
+    for (int64_t cols : {17, 4099}) {
+      const int64_t valid = cols - cols / 3;
+      for (int64_t id_offset : {0, 1000}) {
+        ++salt;
+        SCOPED_TRACE(::testing::Message() << rows << " x " << cols << ", " << valid
+                                          << " valid, id_offset " << id_offset);
+        // Positive, negative and zero logits (both signs); columns past `valid` hold 1000.
+        std::vector<float> logits(static_cast<size_t>(rows * cols));
+        for (int64_t i = 0; i < rows * cols; ++i) {
+          const int64_t c = i % cols;
+          float x = dist(rng_);
+          if (c % 7 == 3) x = 0.0f;
+          if (c % 7 == 5) x = -0.0f;
+          logits[static_cast<size_t>(i)] = c < valid ? x : 1000.0f;
+        }
+        std::vector<float> penalties(static_cast<size_t>(rows * 3));
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int j = 0; j < 3; ++j) {
+            penalties[static_cast<size_t>(3 * r + j)] = kPenalties[(r + salt) % 6][j];
+          }
+        }
+        // Distinct (row, id) entries: most columns of the shard, and ids of other shards (below
+        // id_offset, past the valid columns, past the columns) that must be left alone. Rows are
+        // interleaved so that the entries of one row are not contiguous.
+        std::vector<int32_t> entries;
+        int k = salt;
+        for (int64_t c = -3; c < cols + 4; ++c) {
+          for (int64_t r = 0; r < rows; ++r) {
+            if ((c + r) % 4 == 3) continue;  // some columns get no entry
+            const int64_t id = id_offset + c;
+            if (id < 0) continue;
+            entries.push_back(static_cast<int32_t>(r));
+            entries.push_back(static_cast<int32_t>(id));
+            entries.push_back(kCounts[k++ % 7]);
+          }
+        }
+        const int64_t num_entries = static_cast<int64_t>(entries.size() / 3);
+        std::vector<float> want = logits;
+        cpu_->PenalizeLogits(HostF32(want, {rows, cols}), valid, id_offset,
+                             Tensor(entries.data(), DType::kI32, {num_entries, 3}),
+                             HostF32(penalties, {rows, 3}));
+        const Tensor device_entries = UploadRaw(entries, DType::kI32, {num_entries, 3});
+        const Tensor device_penalties = UploadRaw(penalties, DType::kF32, {rows, 3});
+        for (bool strided : {false, true}) {
+          SCOPED_TRACE(strided ? "strided rows" : "contiguous");
+          const GpuMatrix in = MatrixOf(DType::kF32, rows, cols, /*pad=*/strided ? 5 : 0,
+                                        /*offset=*/strided ? 3 : 0, &logits);
+          // No entries: nothing changes (a [0, 3] tensor without data).
+          gpu_->PenalizeLogits(in.view, valid, id_offset,
+                               Tensor(nullptr, DType::kI32, {0, 3}, Device::kCuda),
+                               device_penalties);
+          EXPECT_TRUE(BitIdentical(Read(in), logits, "no entries"));
+          gpu_->PenalizeLogits(in.view, valid, id_offset, device_entries, device_penalties);
+          bool pads_intact = false;
+          EXPECT_TRUE(BitIdentical(Read(in, &pads_intact), want, "penalized"));
+          EXPECT_TRUE(pads_intact);
         }
       }
     }
