@@ -73,7 +73,7 @@ absl::Status LlamaModel::AllocateKvStorage() {
 
 absl::StatusOr<Tensor> LlamaModel::Scratch(int slot, DType dtype, int64_t rows, int64_t cols,
                                            MemoryKind kind) {
-  CHECK(slot >= 0 && slot < kMaxSlots) << "scratch slot " << slot;
+  CHECK(slot >= 0 && slot < kMaxScratchSlots) << "scratch slot " << slot;
   const size_t bytes = static_cast<size_t>(rows * cols) * DTypeSize(dtype);
   Buffer& buffer = scratch_[static_cast<size_t>(slot)];
   if (buffer.size() < bytes) {

@@ -59,12 +59,14 @@ class LlamaModel {
   static int64_t BytesPerKvBlock(const ModelConfig& config, int32_t block_size, int64_t num_kv_heads,
                                  DType dtype);
 
-  // A [rows, cols] tensor of step memory for `slot`, reused across steps and grown when a step
-  // needs more. Slots are the schedules' business; `kind` is what the memory report calls it
-  // (activations, or workspace for weight shards in transit).
   // Frees every scratch and metadata buffer (they grow again on the next step): lets a benchmark
   // measure each case's activation peak on its own.
   void ReleaseStepMemory();
+  // How many scratch slots a model holds.
+  static constexpr int kMaxScratchSlots = 48;
+  // A [rows, cols] tensor of step memory for `slot` (< kMaxScratchSlots), reused across steps and
+  // grown when a step needs more. Slots are the schedules' business; `kind` is what the memory
+  // report calls it (activations, or workspace for weight shards in transit).
   absl::StatusOr<Tensor> Scratch(int slot, DType dtype, int64_t rows, int64_t cols,
                                  MemoryKind kind = MemoryKind::kActivations);
   // Copies a batch's index arrays to the device, into metadata slot `slot` (a step may need two:
@@ -94,7 +96,6 @@ class LlamaModel {
              const KvStorageOptions& kv);
   absl::Status AllocateKvStorage();
 
-  static constexpr int kMaxSlots = 48;
   ModelConfig config_;
   ModelWeights weights_;
   Backend& backend_;
@@ -103,7 +104,7 @@ class LlamaModel {
   std::vector<KvLayer> kv_layers_;
   Buffer rope_buffer_;
   Tensor rope_table_;  // [max_position_embeddings, head_dim] F32
-  std::array<Buffer, kMaxSlots> scratch_;
+  std::array<Buffer, kMaxScratchSlots> scratch_;
   std::array<Buffer, 4> metadata_;
   std::vector<char> staging_;  // host side of Upload
 };

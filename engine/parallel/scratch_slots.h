@@ -26,7 +26,7 @@ enum ScratchSlot : int {
   kCandidates, kGatheredCandidates,  // TopCandidates results [R, 2k] likewise
   kPenaltyEntries, kPenalties,     // PenalizeLogits' entries [E, 3] I32 and per-row penalties [R, 3]
   kPenalizedLogits,                // [R, shard_cols] the logits with penalties applied
-  kNumScratchSlots  // at most LlamaModel::kMaxSlots
+  kNumScratchSlots
 };
 
 }  // namespace tspserve

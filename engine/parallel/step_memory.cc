@@ -10,6 +10,8 @@
 
 namespace tspserve {
 
+static_assert(kNumScratchSlots <= LlamaModel::kMaxScratchSlots, "LlamaModel holds too few scratch slots");
+
 absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
   const ModelConfig& c = model_.config();
   const int64_t h = c.hidden_size, d = c.head_dim, n = config_.degree;
