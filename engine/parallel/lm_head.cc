@@ -17,42 +17,37 @@ absl::Status ParallelForward::PrepareSampling(const RankStep& step) {
   head_sampling_.clear();
   head_penalty_entries_ = 0;
   if (step.sampling.empty() || !runs_lm_head()) return absl::OkStatus();
-  // The LM head's rows are in plan order, except after a sequence-sharded prefill's gather.
+  // Head row g is plan row g, except after a sequence-sharded prefill's gather (logit_order).
   const bool gathered = step.prefill_only && config_.degree > 1;
   const int64_t rows = static_cast<int64_t>(step.sampling.size());
-  std::vector<int64_t> races(static_cast<size_t>(2 * rows));
-  std::vector<float> temperatures(static_cast<size_t>(rows));
+  std::vector<int32_t> head_row_of(static_cast<size_t>(rows));
+  std::vector<int64_t> races;
+  std::vector<float> temperatures, penalties;
   for (int64_t g = 0; g < rows; ++g) {
-    const RowSampling& p = step.sampling[static_cast<size_t>(gathered ? step.logit_order[static_cast<size_t>(g)] : g)];
+    const size_t plan_row = static_cast<size_t>(gathered ? step.logit_order[static_cast<size_t>(g)] : g);
+    const RowSampling& p = step.sampling[plan_row];
+    head_row_of[plan_row] = static_cast<int32_t>(g);
     head_sampling_.push_back(p);
-    races[static_cast<size_t>(2 * g)] = static_cast<int64_t>(p.seed);
-    races[static_cast<size_t>(2 * g + 1)] = static_cast<int64_t>(p.step);
-    temperatures[static_cast<size_t>(g)] = p.temperature;
-  }
-  // Uploaded before the forward pass, while the stream is idle (CopyFromHost waits for it).
-  ASSIGN_OR_RETURN(Tensor race_params, model_.Scratch(kRaceParams, DType::kI64, rows, 2));
-  ASSIGN_OR_RETURN(Tensor temperature, model_.Scratch(kTemperatures, DType::kF32, rows, 1));
-  backend_.CopyFromHost(race_params, races.data());
-  backend_.CopyFromHost(temperature, temperatures.data());
-  head_penalty_entries_ = static_cast<int64_t>(step.penalties.size());
-  if (head_penalty_entries_ == 0) return absl::OkStatus();
-  // The entries with their rows renumbered to the LM head's order, and each row's penalties.
-  std::vector<int32_t> head_row(static_cast<size_t>(rows));
-  for (int64_t g = 0; g < rows; ++g) head_row[static_cast<size_t>(gathered ? step.logit_order[static_cast<size_t>(g)] : g)] = static_cast<int32_t>(g);
-  std::vector<int32_t> entries;
-  entries.reserve(3 * step.penalties.size());
-  for (const PenaltyEntry& e : step.penalties) {
-    entries.insert(entries.end(), {head_row[static_cast<size_t>(e.row)], e.id, e.count});
-  }
-  std::vector<float> penalties;
-  for (const RowSampling& p : head_sampling_) {
+    races.insert(races.end(), {static_cast<int64_t>(p.seed), static_cast<int64_t>(p.step)});
+    temperatures.push_back(p.temperature);
     penalties.insert(penalties.end(), {p.repetition_penalty, p.frequency_penalty, p.presence_penalty});
   }
-  ASSIGN_OR_RETURN(Tensor entry_tensor, model_.Scratch(kPenaltyEntries, DType::kI32, head_penalty_entries_, 3));
-  ASSIGN_OR_RETURN(Tensor penalty_tensor, model_.Scratch(kPenalties, DType::kF32, rows, 3));
-  backend_.CopyFromHost(entry_tensor, entries.data());
-  backend_.CopyFromHost(penalty_tensor, penalties.data());
-  return absl::OkStatus();
+  // Uploaded before the forward pass, while the stream is idle (CopyFromHost waits for it).
+  auto upload = [&](int slot, DType dtype, int64_t n, int64_t cols, const void* host) -> absl::Status {
+    ASSIGN_OR_RETURN(Tensor t, model_.Scratch(slot, dtype, n, cols));
+    backend_.CopyFromHost(t, host);
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(upload(kRaceParams, DType::kI64, rows, 2, races.data()));
+  RETURN_IF_ERROR(upload(kTemperatures, DType::kF32, rows, 1, temperatures.data()));
+  if (step.penalties.empty()) return absl::OkStatus();
+  std::vector<int32_t> entries;  // rows renumbered to the head's order
+  for (const PenaltyEntry& e : step.penalties) {
+    entries.insert(entries.end(), {head_row_of[static_cast<size_t>(e.row)], e.id, e.count});
+  }
+  head_penalty_entries_ = static_cast<int64_t>(step.penalties.size());
+  RETURN_IF_ERROR(upload(kPenaltyEntries, DType::kI32, head_penalty_entries_, 3, entries.data()));
+  return upload(kPenalties, DType::kF32, rows, 3, penalties.data());
 }
 
 absl::StatusOr<StepOutput> ParallelForward::LmHead(const Tensor& hidden, std::span<const int32_t> order) {
@@ -70,8 +65,7 @@ absl::StatusOr<StepOutput> ParallelForward::LmHead(const Tensor& hidden, std::sp
   return out;
 }
 
-absl::StatusOr<bool> ParallelForward::SampleOnDevices(const Tensor& logits, std::span<const int32_t> order,
-                                                      StepOutput& out) {
+absl::StatusOr<ParallelForward::RaceResults> ParallelForward::RaceShards(const Tensor& logits, int32_t k) {
   const int64_t rows = logits.dim(0), shard_cols = logits.dim(1);
   CHECK_EQ(rows, static_cast<int64_t>(head_sampling_.size()));
   const int64_t begin = model_.weights().layout.vocab.begin;
@@ -89,7 +83,6 @@ absl::StatusOr<bool> ParallelForward::SampleOnDevices(const Tensor& logits, std:
     backend_.PenalizeLogits(scores, valid, begin, entries, penalties);
   }
   backend_.SampleRows(scores, valid, begin, race_params, temperature.View({rows}), result);
-  const int32_t k = CandidatesPerShard(head_sampling_);
   Tensor candidates;
   if (k > 0) {
     ASSIGN_OR_RETURN(candidates, model_.Scratch(kCandidates, DType::kF32, rows, 2 * k));
@@ -107,13 +100,21 @@ absl::StatusOr<bool> ParallelForward::SampleOnDevices(const Tensor& logits, std:
       candidates = gathered;
     }
   }
+  return RaceResults{result, candidates, shards};
+}
+
+absl::StatusOr<bool> ParallelForward::SampleOnDevices(const Tensor& logits, std::span<const int32_t> order,
+                                                      StepOutput& out) {
+  const int64_t rows = logits.dim(0);
+  const int32_t k = CandidatesPerShard(head_sampling_);
+  ASSIGN_OR_RETURN(const RaceResults raced, RaceShards(logits, k));
   // Rank 0 needs the tokens; every rank needs to know whether the full logits follow.
-  if (comm_.rank() != 0 && !(sharded && MayNeedFullRows(head_sampling_))) return true;
-  std::vector<float> host_races(static_cast<size_t>(result.numel()));
-  std::vector<float> host_candidates(k > 0 ? static_cast<size_t>(candidates.numel()) : 0);
-  backend_.CopyToHost(host_races.data(), result);
-  if (k > 0) backend_.CopyToHost(host_candidates.data(), candidates);
-  const ShardSamples samples{shards, static_cast<int32_t>(rows), k, host_races, host_candidates};
+  if (comm_.rank() != 0 && !(raced.count > 1 && MayNeedFullRows(head_sampling_))) return true;
+  std::vector<float> host_races(static_cast<size_t>(raced.races.numel()));
+  std::vector<float> host_candidates(k > 0 ? static_cast<size_t>(raced.candidates.numel()) : 0);
+  backend_.CopyToHost(host_races.data(), raced.races);
+  if (k > 0) backend_.CopyToHost(host_candidates.data(), raced.candidates);
+  const ShardSamples samples{raced.count, static_cast<int32_t>(rows), k, host_races, host_candidates};
   out.sampled.assign(static_cast<size_t>(rows), std::nullopt);
   bool decided = true;  // the same on every rank: the same numbers, the same merge
   for (int64_t g = 0; g < rows; ++g) {

@@ -60,8 +60,16 @@ class ParallelForward {
   // hidden [R, H], the same on every rank; `order[g]` is the plan-order row of hidden row g
   // (empty: already in plan order).
   absl::StatusOr<StepOutput> LmHead(const Tensor& hidden, std::span<const int32_t> order);
-  // logits [R, shard_cols] fp32 of this rank's vocabulary shard -> rank 0: out.sampled in plan
-  // order. True when every row was decided; every rank returns the same (it decides whether the
+  // Every shard's SampleRows results [S * R, 4] and, when k > 0, its k TopCandidates [S * R, 2k]
+  // (shard-major; S = count), from logits [R, shard_cols] fp32 of this rank's vocabulary shard
+  // with the step's penalties applied to a copy.
+  struct RaceResults {
+    Tensor races;
+    Tensor candidates;
+    int32_t count = 1;
+  };
+  absl::StatusOr<RaceResults> RaceShards(const Tensor& logits, int32_t k);
+  // logits as above -> rank 0: out.sampled in plan order, merged from RaceShards on the host. True when every row was decided; every rank returns the same (it decides whether the
   // full logits follow, a collective).
   absl::StatusOr<bool> SampleOnDevices(const Tensor& logits, std::span<const int32_t> order, StepOutput& out);
   // logits as above -> rank 0: [R, vocab_size] in plan order.

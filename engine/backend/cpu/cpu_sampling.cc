@@ -96,9 +96,9 @@ void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset, 
   for (int64_t r = 0; r < in.rows; ++r) {
     const float* row = in.row(r);
     std::iota(columns.begin(), columns.end(), 0);
-    std::partial_sort(columns.begin(), columns.begin() + kept, columns.end(), [row](int64_t a, int64_t b) {
-      return row[a] > row[b] || (row[a] == row[b] && a < b);
-    });
+    const auto more_likely = [row](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); };
+    if (kept > 0 && kept < valid_cols) std::nth_element(columns.begin(), columns.begin() + kept - 1, columns.end(), more_likely);
+    std::sort(columns.begin(), columns.begin() + kept, more_likely);  // a total order: the same as a partial sort
     float* o = result.row(r);
     for (int64_t i = 0; i < k; ++i) {
       o[2 * i] = i < kept ? row[columns[static_cast<size_t>(i)]] : kNegInf;
