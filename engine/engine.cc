@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   executor_options.block_size = options.block_size;
   executor_options.kv_cache_bytes = options.kv_cache_bytes;
   executor_options.num_kv_blocks = options.num_kv_blocks;
+  executor_options.decode_graphs = options.decode_graphs;
   ASSIGN_OR_RETURN(std::unique_ptr<ParallelExecutor> executor,
                    ParallelExecutor::Create(options.model_dir, config, executor_options));
   EngineOptions adjusted = options;

@@ -45,6 +45,7 @@ struct EngineOptions {
   int32_t block_size = 16;
   int64_t kv_cache_bytes = 256ll << 20;  // memory for KV pages per rank (0 on CUDA: from free memory)
   int32_t num_kv_blocks = 0;             // > 0: exactly this many pages per rank (overrides the bytes)
+  bool decode_graphs = false;            // decode steps as CUDA graphs: see ExecutorOptions
   SchedulerOptions scheduler;
   int32_t max_queued_requests = 4096;    // waiting requests beyond this are refused (Unavailable)
   metrics::ServerMetrics* metrics = nullptr;  // not owned; when set, the engine records into it

@@ -78,6 +78,7 @@ absl::StatusOr<Tensor> LlamaModel::Scratch(int slot, DType dtype, int64_t rows, 
   Buffer& buffer = scratch_[static_cast<size_t>(slot)];
   if (buffer.size() < bytes) {
     buffer.Reset();
+    ++memory_generation_;
     ASSIGN_OR_RETURN(buffer, backend_.Allocate(std::max<size_t>(bytes, 256), kind));
   }
   return buffer.AsTensor(dtype, {rows, cols});
@@ -86,46 +87,60 @@ absl::StatusOr<Tensor> LlamaModel::Scratch(int slot, DType dtype, int64_t rows, 
 void LlamaModel::ReleaseStepMemory() {
   for (Buffer& b : scratch_) b.Reset();
   for (Buffer& b : metadata_) b.Reset();
+  ++memory_generation_;
 }
 
-absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b) {
+absl::StatusOr<UploadedBatch> LlamaModel::Upload(int slot, const ForwardBatch& b,
+                                                 const FixedUploadShapes* fixed) {
+  const int64_t pages = static_cast<int64_t>(b.page_first_slot.size());
+  if (fixed != nullptr && pages > fixed->pages) {
+    return absl::InvalidArgumentError(absl::StrCat(pages, " pages exceed the fixed room for ", fixed->pages));
+  }
+  // Every array is staged back to back on the host and crosses to the device in one copy; with
+  // fixed shapes the page arrays each take room for fixed->pages entries.
+  const size_t page_room = sizeof(int32_t) * static_cast<size_t>(fixed != nullptr ? fixed->pages : pages);
   const size_t bytes = ArrayBytes(b.token_ids) + ArrayBytes(b.positions) + ArrayBytes(b.slot_mapping) +
-                       ArrayBytes(b.query_start) + ArrayBytes(b.page_start) + ArrayBytes(b.page_first_slot) +
-                       ArrayBytes(b.page_first_position) + ArrayBytes(b.page_num_tokens) +
-                       ArrayBytes(b.logit_rows);
+                       ArrayBytes(b.query_start) + ArrayBytes(b.page_start) + ArrayBytes(b.logit_rows) +
+                       3 * page_room;
   Buffer& buffer = metadata_[static_cast<size_t>(slot)];
   if (buffer.size() < bytes) {
     buffer.Reset();
+    ++memory_generation_;
     ASSIGN_OR_RETURN(buffer, backend_.Allocate(bytes * 2, MemoryKind::kWorkspace));
   }
-  // Every array is staged back to back on the host and crosses to the device in one copy.
   staging_.resize(bytes);
   size_t offset = 0;
-  auto upload = [&](const auto& v, DType dtype) {
+  auto upload = [&](const auto& v, DType dtype, size_t room) {
     Tensor t = buffer.AsTensor(dtype, {static_cast<int64_t>(v.size())}, offset);
     if (!v.empty()) std::memcpy(staging_.data() + offset, v.data(), v.size() * sizeof(v[0]));
-    offset += ArrayBytes(v);
+    offset += room;
     return t;
   };
   UploadedBatch up;
-  up.token_ids = upload(b.token_ids, DType::kI32);
-  up.meta.query_positions = upload(b.positions, DType::kI32);
-  up.meta.slot_mapping = upload(b.slot_mapping, DType::kI64);
-  up.meta.query_start = upload(b.query_start, DType::kI32);
-  up.meta.page_start = upload(b.page_start, DType::kI32);
-  up.meta.page_first_slot = upload(b.page_first_slot, DType::kI32);
-  up.meta.page_first_position = upload(b.page_first_position, DType::kI32);
-  up.meta.page_num_tokens = upload(b.page_num_tokens, DType::kI32);
-  up.logit_rows = upload(b.logit_rows, DType::kI32);
+  up.token_ids = upload(b.token_ids, DType::kI32, ArrayBytes(b.token_ids));
+  up.meta.query_positions = upload(b.positions, DType::kI32, ArrayBytes(b.positions));
+  up.meta.slot_mapping = upload(b.slot_mapping, DType::kI64, ArrayBytes(b.slot_mapping));
+  up.meta.query_start = upload(b.query_start, DType::kI32, ArrayBytes(b.query_start));
+  up.meta.page_start = upload(b.page_start, DType::kI32, ArrayBytes(b.page_start));
+  up.logit_rows = upload(b.logit_rows, DType::kI32, ArrayBytes(b.logit_rows));
+  up.meta.page_first_slot = upload(b.page_first_slot, DType::kI32, page_room);
+  up.meta.page_first_position = upload(b.page_first_position, DType::kI32, page_room);
+  up.meta.page_num_tokens = upload(b.page_num_tokens, DType::kI32, page_room);
   backend_.CopyFromHost(buffer.AsTensor(DType::kU8, {static_cast<int64_t>(bytes)}), staging_.data());
   up.meta.num_seqs = b.num_seqs();
   up.meta.num_tokens = b.num_tokens();
   for (int32_t s = 0; s < b.num_seqs(); ++s) {
     up.meta.max_query_len = std::max(up.meta.max_query_len, b.query_start[s + 1] - b.query_start[s]);
     up.meta.max_pages = std::max(up.meta.max_pages, b.page_start[s + 1] - b.page_start[s]);
-    int64_t keys = 0;
-    for (int32_t p = b.page_start[s]; p < b.page_start[s + 1]; ++p) keys += b.page_num_tokens[p];
-    up.meta.max_keys = std::max(up.meta.max_keys, keys);
+  }
+  up.meta.max_keys = b.max_keys();
+  if (fixed != nullptr) {
+    if (up.meta.max_pages > fixed->max_pages || up.meta.max_keys > fixed->max_keys) {
+      return absl::InvalidArgumentError(absl::StrCat("a sequence's ", up.meta.max_pages, " pages and ", up.meta.max_keys,
+                                                     " keys exceed the fixed ", fixed->max_pages, " and ", fixed->max_keys));
+    }
+    up.meta.max_pages = fixed->max_pages;
+    up.meta.max_keys = fixed->max_keys;
   }
   return up;
 }

@@ -29,6 +29,7 @@ struct UploadedBatch {
   AttentionMetadata meta;
 };
 
+
 // Q, K and V: column views of one fused projection. q [T, n_q*D]; k, v [T, n_kv*D].
 struct QkvViews {
   Tensor q, k, v;
@@ -70,8 +71,13 @@ class LlamaModel {
   absl::StatusOr<Tensor> Scratch(int slot, DType dtype, int64_t rows, int64_t cols,
                                  MemoryKind kind = MemoryKind::kActivations);
   // Copies a batch's index arrays to the device, into metadata slot `slot` (a step may need two:
-  // one for this rank's pages, one for gathered keys).
-  absl::StatusOr<UploadedBatch> Upload(int slot, const ForwardBatch& batch);
+  // one for this rank's pages, one for gathered keys). With `fixed`, the layout and launch shapes
+  // are those (InvalidArgument when the batch exceeds them).
+  absl::StatusOr<UploadedBatch> Upload(int slot, const ForwardBatch& batch,
+                                       const FixedUploadShapes* fixed = nullptr);
+  // Changes whenever a scratch or metadata buffer is (re)allocated or freed: device addresses a
+  // recording holds are stale once it has moved on.
+  uint64_t memory_generation() const { return memory_generation_; }
 
   // Q, K, V of the heads of `shard` (whose packed weights `w` holds) for the tokens `x`: the fused
   // projection into `qkv`, bias, Qwen3's q/k norm, RoPE at `positions`.
@@ -106,6 +112,7 @@ class LlamaModel {
   Tensor rope_table_;  // [max_position_embeddings, head_dim] F32
   std::array<Buffer, kMaxScratchSlots> scratch_;
   std::array<Buffer, 4> metadata_;
+  uint64_t memory_generation_ = 0;
   std::vector<char> staging_;  // host side of Upload
 };
 

@@ -48,6 +48,7 @@ struct BenchFlags {
   int32_t refine = 2;
   std::string json;
   uint64_t seed = 0;
+  bool decode_graphs = false;
   float temperature = 0.0f;  // the decode rows' sampling (0: greedy)
   int32_t top_k = 0;
   float top_p = 1.0f;
@@ -164,6 +165,7 @@ absl::StatusOr<bench::ModeResult> RunMode(const BenchFlags& f, const Plan& plan,
   if (f.activation_reserve_mb > 0) options.executor.activation_reserve_bytes = f.activation_reserve_mb << 20;
   options.executor.random_weights = f.model.empty();
   options.executor.random_seed = f.seed;
+  options.executor.decode_graphs = f.decode_graphs;
   options.warmup = f.warmup;
   options.repeat = f.repeat;
   options.decode_steps = f.decode_steps;
@@ -252,6 +254,7 @@ void AddBenchCommand(CLI::App& app, const std::string& command_line, int* exit_c
   cmd->add_option("--refine", flags->refine, "bisection steps of that search");
   cmd->add_option("--json", flags->json, "write the results here");
   cmd->add_option("--seed", flags->seed, "random weights' seed");
+  cmd->add_flag("--decode-graphs", flags->decode_graphs, "decode steps as CUDA graphs (as serve --decode-graphs)");
   cmd->add_option("--temperature", flags->temperature, "sampling of every row, on the devices (0: greedy)");
   cmd->add_option("--top-k", flags->top_k, "with --temperature: top-k (0: off)");
   cmd->add_option("--top-p", flags->top_p, "with --temperature: top-p (1: off)");

@@ -25,6 +25,8 @@ void AddEngineFlags(CLI::App& cmd, EngineFlags& flags) {
   cmd.add_option("--max-batched-tokens", flags.engine.scheduler.max_batched_tokens, "tokens per step");
   cmd.add_option("--max-queued-requests", flags.engine.max_queued_requests,
                  "requests waiting beyond this are refused (UNAVAILABLE)");
+  cmd.add_flag("--decode-graphs", flags.engine.decode_graphs,
+               "CUDA: run decode steps as CUDA graphs, one per batch size (experimental)");
 }
 
 absl::StatusOr<EngineOptions> ParseEngineFlags(const EngineFlags& flags) {

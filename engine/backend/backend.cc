@@ -6,6 +6,12 @@
 
 namespace tspserve {
 
+void Backend::BeginRecording() { LOG(FATAL) << name() << " cannot record its ops"; }
+
+absl::StatusOr<std::unique_ptr<Backend::Recording>> Backend::EndRecording() {
+  return absl::UnimplementedError(name() + " cannot record its ops");
+}
+
 void Backend::UploadFloat(const Tensor& dst, const float* host_src) {
   CHECK(dst.is_contiguous()) << "UploadFloat into a strided tensor";
   std::vector<char> staging(dst.nbytes());

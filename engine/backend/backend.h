@@ -56,6 +56,26 @@ class Backend {
   };
   virtual MemoryInfo DeviceMemory() const { return {}; }
 
+  // ---- recorded work (CUDA graphs) ----
+  // Ops issued between BeginRecording() and EndRecording() on the calling thread are recorded,
+  // not run (with the collectives of a device communicator ordered against stream()), and run
+  // together, as often as wanted, by Replay(): one launch instead of one per op. A recording
+  // holds the device addresses and launch shapes of its ops, so its caller must keep every
+  // buffer it touched in place and re-record when one moves (workspace_generation() tells of
+  // the backend's own). Backends that cannot record (the CPU) return false from can_record().
+  class Recording {
+   public:
+    virtual ~Recording() = default;
+    virtual void Replay() = 0;
+  };
+  virtual bool can_record() const { return false; }
+  virtual void BeginRecording();
+  // The recording; an error (and nothing recorded) when an op could not be recorded.
+  virtual absl::StatusOr<std::unique_ptr<Recording>> EndRecording();
+  // Changes whenever the backend reallocates a workspace its ops write (recordings made before
+  // hold its old address).
+  virtual uint64_t workspace_generation() const { return 0; }
+
   // ---- ops ----
   // out[t] = table[ids[t] - vocab_begin] when the id falls in this shard's rows, else zeros.
   // ids [T] I32; table [V_shard, H]; out [T, H].

@@ -25,11 +25,6 @@ void CheckNccl(ncclResult_t result, const char* what) {
                                << " (" << ncclGetLastError(nullptr) << ")";
 }
 
-void LogIfCudaError(cudaError_t error, const char* what) {
-  LOG_IF(ERROR, error != cudaSuccess)
-      << "NcclCommunicator: " << what << ": " << cudaGetErrorString(error);
-}
-
 absl::Status NcclStatus(ncclResult_t result, const char* what) {
   if (result == ncclSuccess) return absl::OkStatus();
   const bool caller_error = result == ncclInvalidArgument || result == ncclInvalidUsage;

@@ -47,6 +47,14 @@ inline absl::Status CudaStatus(cudaError_t error, const std::string& what) {
   return absl::InternalError(message);
 }
 
+// For destructors, which run during shutdown too, when the runtime may already be unloading: logs
+// a failed `what`, never aborts.
+inline void LogIfCudaError(cudaError_t error, const char* what) {
+  if (error != cudaSuccess && error != cudaErrorCudartUnloading) {
+    LOG(ERROR) << what << ": " << cudaGetErrorString(error);
+  }
+}
+
 // OK for CUBLAS_STATUS_SUCCESS; otherwise an Internal error naming `what` and the status.
 inline absl::Status CublasStatus(cublasStatus_t status, const std::string& what) {
   if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();

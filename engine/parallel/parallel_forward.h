@@ -15,6 +15,10 @@
 //    moves the weights as prefill does. Used for every other step (decodes, chunked prompts).
 #pragma once
 
+#include <map>
+#include <memory>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,10 +44,17 @@ class ParallelForward {
   // and/or the logits of all.logit_rows in plan order (StepOutput::sampled, ::logits); the other
   // ranks return an empty output. vocab_size and logit_index are left to the caller.
   absl::StatusOr<StepOutput> Run(const RankStep& step);
+  // Decode steps whose layers ran as a replay of a recording.
+  int64_t replayed_steps() const { return replayed_steps_; }
 
  private:
   struct Views;
   absl::StatusOr<StepOutput> RunReplicated(const RankStep& step);
+  // The replicated layout's embedding, layers and final norm: hidden [R, H] (kHidden) of the
+  // rows that want logits.
+  absl::StatusOr<Tensor> ReplicatedLayers(const RankStep& step, const UploadedBatch& up);
+  // ReplicatedLayers as step.recording says (recorded_layers.cc).
+  absl::StatusOr<Tensor> RecordedLayers(const RankStep& step, const UploadedBatch& up);
   absl::StatusOr<StepOutput> RunSequenceSharded(const RankStep& step);
 
   // Shared pieces.
@@ -104,6 +115,14 @@ class ParallelForward {
   DType dtype_;
   std::vector<RowSampling> head_sampling_;  // this step's sampling settings in LM-head row order
   int64_t head_penalty_entries_ = 0;        // uploaded PenaltyEntry rows (kPenaltyEntries)
+  // Recorded decode layers by (tokens, fixed pages, fixed keys), with the model's and backend's
+  // memory generations they were recorded at.
+  struct RecordedStep {
+    std::unique_ptr<Backend::Recording> recording;
+    std::pair<uint64_t, uint64_t> generations;
+  };
+  std::map<std::tuple<int64_t, int64_t, int64_t>, RecordedStep> recordings_;
+  int64_t replayed_steps_ = 0;
 };
 
 }  // namespace tspserve

@@ -11,12 +11,19 @@
 
 namespace tspserve {
 
+// How a replicated decode step runs when the executor records decode steps
+// (ExecutorOptions::decode_graphs): with fixed upload shapes either way, eagerly, recorded (then
+// replayed) or as a replay of the recording made for the same token count and shapes.
+enum class StepRecording { kNone, kEager, kRecord, kReplay };
+
 struct RankStep {
   int32_t rank = 0;  // the page-table rank (the sequence group under TP x SP)
   // Every entry is a whole prompt from position 0: the sequence-sharded prefill applies.
   bool prefill_only = false;
   std::vector<RowSampling> sampling;    // BatchPlan::sampling: the LM head samples on the devices
   std::vector<PenaltyEntry> penalties;  // BatchPlan::penalties
+  StepRecording recording = StepRecording::kNone;
+  FixedUploadShapes fixed_shapes;  // with recording != kNone: the same on every rank
   // Every token of the step in plan order. slot_mapping: this rank's slot, or -1 when another
   // rank stores the token. Pages: this rank's pages of each sequence. logit_rows: plan order.
   ForwardBatch all;

@@ -139,11 +139,17 @@ absl::Status ParallelForward::AttentionSplitKvReplicated(int64_t layer, const Te
 }
 
 absl::StatusOr<StepOutput> ParallelForward::RunReplicated(const RankStep& step) {
+  const bool fixed = step.recording != StepRecording::kNone;
+  ASSIGN_OR_RETURN(const UploadedBatch up, model_.Upload(0, step.all, fixed ? &step.fixed_shapes : nullptr));
+  ASSIGN_OR_RETURN(const Tensor hidden, fixed ? RecordedLayers(step, up) : ReplicatedLayers(step, up));
+  return LmHead(hidden, {});
+}
+
+absl::StatusOr<Tensor> ParallelForward::ReplicatedLayers(const RankStep& step, const UploadedBatch& up) {
   const ModelConfig& c = model_.config();
   const ModelWeights& weights = model_.weights();
   const int64_t t = step.all.num_tokens(), h = c.hidden_size;
   const float eps = model_.rms_norm_eps();
-  ASSIGN_OR_RETURN(UploadedBatch up, model_.Upload(0, step.all));
   ASSIGN_OR_RETURN(Tensor x, model_.Scratch(kResidual, dtype_, t, h));
   ASSIGN_OR_RETURN(Tensor normed, model_.Scratch(kNormed, dtype_, t, h));
   ASSIGN_OR_RETURN(Tensor y, model_.Scratch(kBlockOut, dtype_, t, h));
@@ -167,7 +173,7 @@ absl::StatusOr<StepOutput> ParallelForward::RunReplicated(const RankStep& step) 
   ASSIGN_OR_RETURN(Tensor hidden,
                    model_.Scratch(kHidden, dtype_, static_cast<int64_t>(step.all.logit_rows.size()), h));
   backend_.GatherRows(normed, up.logit_rows, hidden);
-  return LmHead(hidden, {});
+  return hidden;
 }
 
 }  // namespace tspserve

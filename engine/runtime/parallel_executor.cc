@@ -133,6 +133,12 @@ absl::StatusOr<std::unique_ptr<ParallelExecutor>> ParallelExecutor::Create(
   for (const absl::Status& s : status) RETURN_IF_ERROR(s);
   executor->kv_ = std::make_unique<ShardedKvCache>(parallel.kv_degree(), blocks, options.block_size,
                                                    parallel.kv_placement());
+  if (options.decode_graphs) {
+    // Collectives staged through host memory cannot be recorded.
+    bool can_record = !options.share_gpus;
+    for (const Rank& rank : executor->ranks_) can_record = can_record && rank.backend->can_record();
+    executor->recorder_ = std::make_unique<DecodeRecorder>(can_record);
+  }
   return executor;
 }
 
@@ -156,7 +162,7 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
     kv_pages_peak_[static_cast<size_t>(k)] =
         std::max(kv_pages_peak_[static_cast<size_t>(k)], kv_->rank(k).num_used_blocks());
   }
-  const std::vector<RankStep> steps = LayOutStep(plan, slots, *kv_, /*sequence_sharded_prefill=*/true);
+  std::vector<RankStep> steps = LayOutStep(plan, slots, *kv_, /*sequence_sharded_prefill=*/true);
   std::vector<std::vector<BlockCopyOp>> copies(static_cast<size_t>(kv_->degree()));
   for (int32_t k = 0; k < kv_->degree(); ++k) {
     for (const BlockCopy& c : kv_->rank(k).TakePendingCopies()) {
@@ -173,6 +179,7 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
     for (const ScheduledSeq& e : plan.seqs) kv_->Truncate(e.seq_id, e.first_position);
     return s;
   }
+  if (recorder_ != nullptr) recorder_->Plan(plan, steps, Generations());
   std::vector<absl::StatusOr<StepOutput>> outputs(ranks_.size());
   workers_->RunOnAll([&](int r) {
     Rank& rank = ranks_[static_cast<size_t>(r)];
@@ -181,6 +188,7 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
     outputs[static_cast<size_t>(r)] = rank.forward->Run(steps[k]);
     FinishStep(rank);
   });
+  if (recorder_ != nullptr) recorder_->Finished(steps, Generations());
   for (const auto& o : outputs) RETURN_IF_ERROR(o.status());
   StepOutput output = *std::move(outputs[0]);
   output.vocab_size = ranks_[0].model->config().vocab_size;
@@ -193,6 +201,14 @@ void ParallelExecutor::FinishStep(Rank& rank) {
   for (Communicator* c : {rank.comm.get(), rank.tensor_comm.get(), rank.sequence_comm.get()}) {
     if (c != nullptr) c->FlushStats();
   }
+}
+
+MemoryGenerations ParallelExecutor::Generations() const {
+  MemoryGenerations generations;
+  for (const Rank& rank : ranks_) {
+    generations.emplace_back(rank.model->memory_generation(), rank.backend->workspace_generation());
+  }
+  return generations;
 }
 
 void ParallelExecutor::ResetMemoryPeaks() {

@@ -15,6 +15,7 @@
 #include "engine/kv/sharded_kv_cache.h"
 #include "engine/parallel/parallel_config.h"
 #include "engine/parallel/parallel_forward.h"
+#include "engine/runtime/decode_recorder.h"
 #include "engine/runtime/rank_workers.h"
 #include "engine/scheduler/batch_plan.h"
 #include "models/config/model_config.h"
@@ -38,6 +39,10 @@ struct ExecutorOptions {
   // Tests: more ranks than GPUs, rank r on GPU r % count, collectives staged through host memory.
   bool share_gpus = false;
   uint64_t random_seed = 0;
+  // Decode steps run their layers as recordings (CUDA graphs), one per token count and bucketed
+  // page and key counts (DecodeRecorder); on backends that cannot record, decode steps only get
+  // those fixed shapes.
+  bool decode_graphs = false;
 };
 
 // What one rank holds and has moved, for --report and the tests.
@@ -68,6 +73,8 @@ class ParallelExecutor {
   const ShardedKvCache& kv_cache() const { return *kv_; }
   const ParallelConfig& parallel() const { return options_.parallel; }
   const ExecutorOptions& options() const { return options_; }
+  // Decode steps whose layers rank 0 ran as a recording's replay (decode_graphs).
+  int64_t replayed_decode_steps() const { return ranks_[0].forward->replayed_steps(); }
   // Rank r's backend (its allocator's peaks, the device it runs on).
   Backend& backend(int32_t r) { return *ranks_[static_cast<size_t>(r)].backend; }
   // Frees every rank's step memory (scratch, metadata), then forgets the allocators' peaks and the
@@ -96,12 +103,15 @@ class ParallelExecutor {
   absl::StatusOr<int32_t> BlocksPerRank(const ModelConfig& config, int64_t stored_heads) const;
   // Waits for every rank's device work of the step and settles the collectives' timings.
   void FinishStep(Rank& rank);
+  // Every rank's memory generations (call while the ranks are idle).
+  MemoryGenerations Generations() const;
 
   ExecutorOptions options_;
   std::vector<Rank> ranks_;
   std::unique_ptr<RankWorkers> workers_;
   std::unique_ptr<ShardedKvCache> kv_;
   std::vector<int32_t> kv_pages_peak_;  // per rank
+  std::unique_ptr<DecodeRecorder> recorder_;  // with options_.decode_graphs
 };
 
 }  // namespace tspserve

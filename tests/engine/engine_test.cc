@@ -28,8 +28,9 @@ class EngineTest : public testing::Test {
   }
 
   static std::unique_ptr<Engine> MakeEngine(int32_t num_kv_blocks = 0, int32_t block_size = 16,
-                                            int32_t max_batched_tokens = 8192) {
+                                            int32_t max_batched_tokens = 8192, bool decode_graphs = false) {
     EngineOptions options;
+    options.decode_graphs = decode_graphs;
     options.model_dir = *model_dir_;
     options.kv_cache_bytes = 8 << 20;
     options.num_kv_blocks = num_kv_blocks;
@@ -198,21 +199,23 @@ TEST_F(EngineTest, PromptLogitsMatchesTheLastStepOfGeneration) {
 // Requests are sampled on the devices (no logits to the host), penalties included; a request
 // asking for logprobs with a penalty in the same batch sends every row through the full-row
 // Sampler instead. Both draw the same race, so seeded requests get the same tokens either way.
+// MixedBatch with seeded sampling: greedy, top-p, top-k with logprobs, min-p with penalties.
+std::vector<GenerateRequest> SampledBatch(std::vector<GenerateRequest> batch) {
+  batch[1].sampling.temperature = 0.8f;
+  batch[1].sampling.top_p = 0.9f;
+  batch[2].sampling.temperature = 1.0f;
+  batch[2].sampling.top_k = 20;
+  batch[2].sampling.num_logprobs = 3;
+  batch[3].sampling.temperature = 0.7f;
+  batch[3].sampling.min_p = 0.05f;
+  batch[3].sampling.repetition_penalty = 1.3f;
+  batch[3].sampling.frequency_penalty = 0.2f;
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].sampling.seed = 100 + i;
+  return batch;
+}
+
 TEST_F(EngineTest, DeviceSamplingAgreesWithTheFullLogitsSampler) {
-  auto sampled_batch = [] {
-    std::vector<GenerateRequest> batch = MixedBatch(12);
-    batch[1].sampling.temperature = 0.8f;
-    batch[1].sampling.top_p = 0.9f;
-    batch[2].sampling.temperature = 1.0f;
-    batch[2].sampling.top_k = 20;
-    batch[2].sampling.num_logprobs = 3;
-    batch[3].sampling.temperature = 0.7f;
-    batch[3].sampling.min_p = 0.05f;
-    batch[3].sampling.repetition_penalty = 1.3f;
-    batch[3].sampling.frequency_penalty = 0.2f;
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].sampling.seed = 100 + i;
-    return batch;
-  };
+  auto sampled_batch = [] { return SampledBatch(MixedBatch(12)); };
   std::vector<GenerateRequest> host = sampled_batch();
   host.push_back(host[1]);
   host.back().sampling.presence_penalty = 0.5f;
@@ -225,6 +228,13 @@ TEST_F(EngineTest, DeviceSamplingAgreesWithTheFullLogitsSampler) {
   std::vector<GenerateRequest> full = MixedBatch(12);
   for (GenerateRequest& r : full) r.sampling.num_logprobs = 1;
   EXPECT_EQ(Tokens(MakeEngine()->Generate(MixedBatch(12))), Tokens(MakeEngine()->Generate(std::move(full))));
+}
+
+// With decode graphs on the CPU (which cannot record), decode steps upload with fixed, bucketed
+// shapes and run eagerly: the tokens must not change.
+TEST_F(EngineTest, FixedDecodeShapesChangeNoToken) {
+  EXPECT_EQ(Tokens(MakeEngine(0, 8, 8192, /*decode_graphs=*/true)->Generate(SampledBatch(MixedBatch(20)))),
+            Tokens(MakeEngine(0, 8, 8192)->Generate(SampledBatch(MixedBatch(20)))));
 }
 
 }  // namespace

@@ -85,6 +85,7 @@ void CudaBackend::EnsureWorkspace(Buffer& buffer, size_t bytes, const char* what
   absl::StatusOr<Buffer> grown = Allocate(bytes, MemoryKind::kWorkspace);
   CHECK(grown.ok()) << what << ": " << grown.status();
   buffer = *std::move(grown);
+  ++workspace_generation_;
 }
 
 int CudaDeviceCount() {

@@ -42,6 +42,10 @@ class CudaBackend final : public Backend {
   void Synchronize() override;
   void* stream() const override { return stream_.get(); }
   MemoryInfo DeviceMemory() const override;
+  bool can_record() const override { return true; }
+  void BeginRecording() override;  // cuda_recording.cc
+  absl::StatusOr<std::unique_ptr<Recording>> EndRecording() override;
+  uint64_t workspace_generation() const override { return workspace_generation_; }
 
   void Embedding(const Tensor& ids, const Tensor& table, int64_t vocab_begin,
                  const Tensor& out) override;
@@ -86,6 +90,7 @@ class CudaBackend final : public Backend {
   Buffer matmul_workspace_;
   std::unique_ptr<CublasLtMatmul> matmul_;
   Buffer attention_workspace_;
+  uint64_t workspace_generation_ = 0;  // EnsureWorkspace reallocations
   Buffer copy_blocks_scratch_;  // CopyBlocks' uploaded cache addresses and block pairs
 };
 

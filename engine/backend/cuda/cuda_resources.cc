@@ -7,16 +7,6 @@
 #include "engine/common/status.h"
 
 namespace tspserve {
-namespace {
-
-// Destructors run during shutdown too, when the runtime may already be unloading: log, never abort.
-void LogIfFailed(cudaError_t error, const char* what) {
-  if (error != cudaSuccess && error != cudaErrorCudartUnloading) {
-    LOG(ERROR) << what << ": " << cudaGetErrorString(error);
-  }
-}
-
-}  // namespace
 
 DeviceGuard::DeviceGuard(int device) {
   CUDA_CHECK(cudaGetDevice(&previous_));
@@ -27,7 +17,7 @@ DeviceGuard::DeviceGuard(int device) {
 }
 
 DeviceGuard::~DeviceGuard() {
-  if (switched_) LogIfFailed(cudaSetDevice(previous_), "restoring the current device");
+  if (switched_) LogIfCudaError(cudaSetDevice(previous_), "restoring the current device");
 }
 
 absl::StatusOr<Stream> Stream::Create() {
@@ -48,7 +38,7 @@ Stream& Stream::operator=(Stream&& other) noexcept {
 cudaStream_t Stream::release() { return std::exchange(stream_, nullptr); }
 
 void Stream::Reset() {
-  if (stream_ != nullptr) LogIfFailed(cudaStreamDestroy(release()), "cudaStreamDestroy");
+  if (stream_ != nullptr) LogIfCudaError(cudaStreamDestroy(release()), "cudaStreamDestroy");
 }
 
 absl::StatusOr<Event> Event::Create() {
@@ -69,7 +59,7 @@ Event& Event::operator=(Event&& other) noexcept {
 cudaEvent_t Event::release() { return std::exchange(event_, nullptr); }
 
 void Event::Reset() {
-  if (event_ != nullptr) LogIfFailed(cudaEventDestroy(release()), "cudaEventDestroy");
+  if (event_ != nullptr) LogIfCudaError(cudaEventDestroy(release()), "cudaEventDestroy");
 }
 
 absl::StatusOr<CublasLtHandle> CublasLtHandle::Create() {

@@ -5,7 +5,6 @@
 // the same both times, so the logits are bit-identical and every token, logprob and top logprob
 // must agree. One GPU, and the vocabulary split over two (TSP, TP) or held by rank 0 (SP).
 // Skips without enough GPUs.
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,27 +16,15 @@
 #include "engine/sampling/penalties.h"
 #include "engine/sampling/sampler.h"
 #include "models/config/model_config.h"
-#include "models/synthetic/make_model.h"
+#include "tests/testing/cuda_executor.h"
+#include "tests/testing/synthetic_model.h"
 
 namespace tspserve {
 namespace {
 
-namespace fs = std::filesystem;
-
 constexpr int32_t kRows = 24;
 
-std::string ModelDir() {
-  static const std::string* dir = [] {
-    auto* path = new std::string((fs::path(testing::TempDir()) / "gpu_sampling_small").string());
-    fs::remove_all(*path);
-    MakeModelOptions options;
-    options.preset = "small";
-    options.out_dir = *path;
-    EXPECT_TRUE(MakeModel(options).ok());
-    return path;
-  }();
-  return *dir;
-}
+std::string ModelDir() { return testing_support::SyntheticModelDir("small"); }
 
 // Row r's settings: greedy, temperature (every other time with repetition and frequency
 // penalties, applied on the devices), top-p, top-k with logprobs, min-p, all at once.
@@ -69,16 +56,9 @@ class GpuSamplingTest : public testing::TestWithParam<ParallelConfig> {};
 TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
   const ParallelConfig parallel = GetParam();
   if (AvailableDevices(Device::kCuda) < parallel.degree) GTEST_SKIP() << "needs " << parallel.degree << " GPUs";
-  absl::StatusOr<ModelConfig> config = LoadModelConfig(ModelDir());
-  ASSERT_TRUE(config.ok()) << config.status();
-  ExecutorOptions options;
-  options.parallel = parallel;
-  options.device = Device::kCuda;
-  options.block_size = 16;
-  options.kv_cache_bytes = 64 << 20;
-  absl::StatusOr<std::unique_ptr<ParallelExecutor>> executor = ParallelExecutor::Create(ModelDir(), *config, options);
-  ASSERT_TRUE(executor.ok()) << executor.status();
-  const int32_t vocab = config->vocab_size;
+  std::unique_ptr<ParallelExecutor> executor = testing_support::MakeCudaExecutor(ModelDir(), parallel);
+  ASSERT_TRUE(executor);
+  const int32_t vocab = LoadModelConfig(ModelDir())->vocab_size;
   int32_t undecided = 0;
   for (int32_t round = 0; round < 3; ++round) {
     BatchPlan sampled = PromptsPlan(vocab);
@@ -90,12 +70,12 @@ TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
       AppendPenaltyEntries(ParamsOf(r, round), DistinctSorted(sampled.seqs[static_cast<size_t>(r)].token_ids), history,
                            {}, r, sampled.penalties);
     }
-    absl::StatusOr<StepOutput> on_devices = (*executor)->Run(sampled);
+    absl::StatusOr<StepOutput> on_devices = executor->Run(sampled);
     ASSERT_TRUE(on_devices.ok()) << on_devices.status();
-    for (const ScheduledSeq& e : sampled.seqs) (*executor)->kv_cache().Free(e.seq_id);
-    absl::StatusOr<StepOutput> logits = (*executor)->Run(PromptsPlan(vocab));
+    for (const ScheduledSeq& e : sampled.seqs) executor->kv_cache().Free(e.seq_id);
+    absl::StatusOr<StepOutput> logits = executor->Run(PromptsPlan(vocab));
     ASSERT_TRUE(logits.ok()) << logits.status();
-    for (const ScheduledSeq& e : sampled.seqs) (*executor)->kv_cache().Free(e.seq_id);
+    for (const ScheduledSeq& e : sampled.seqs) executor->kv_cache().Free(e.seq_id);
     ASSERT_EQ(on_devices->sampled.size(), static_cast<size_t>(kRows));
     for (int32_t r = 0; r < kRows; ++r) {
       SCOPED_TRACE(::testing::Message() << "round " << round << ", row " << r);

@@ -1,0 +1,72 @@
+#include "engine/runtime/decode_recorder.h"
+
+#include <algorithm>
+
+namespace tspserve {
+namespace {
+
+int64_t NextPowerOfTwo(int64_t n, int64_t at_least) {
+  int64_t p = at_least;
+  while (p < n) p *= 2;
+  return p;
+}
+
+bool DecodeOnly(const BatchPlan& plan, const std::vector<RankStep>& steps) {
+  if (plan.seqs.empty() || steps.empty() || steps[0].prefill_only) return false;
+  if (plan.num_tokens() > DecodeRecorder::kMaxRecordedTokens) return false;
+  return std::all_of(plan.seqs.begin(), plan.seqs.end(), [](const ScheduledSeq& e) { return e.num_tokens == 1; });
+}
+
+}  // namespace
+
+DecodeRecorder::Key DecodeRecorder::KeyOf(const RankStep& step) {
+  return {step.all.num_tokens(), step.fixed_shapes.pages, step.fixed_shapes.max_keys};
+}
+
+void DecodeRecorder::Plan(const BatchPlan& plan, std::vector<RankStep>& steps,
+                          const MemoryGenerations& generations) {
+  if (!DecodeOnly(plan, steps)) return;
+  // The same bounds on every rank: the most pages and keys any rank's batch has.
+  int64_t pages = 0, keys = 0;
+  for (const RankStep& step : steps) {
+    pages = std::max<int64_t>(pages, static_cast<int64_t>(step.all.page_first_slot.size()));
+    keys = std::max(keys, step.all.max_keys());
+  }
+  FixedUploadShapes fixed;
+  fixed.pages = NextPowerOfTwo(pages, 64);
+  fixed.max_keys = NextPowerOfTwo(keys, 256);
+  fixed.max_pages = static_cast<int32_t>(fixed.max_keys);  // a page holds at least one key
+  planned_generations_ = generations;
+  StepRecording recording = StepRecording::kEager;
+  const Shape& shape = shapes_[Key{steps[0].all.num_tokens(), fixed.pages, fixed.max_keys}];
+  if (can_record_ && shape.warm && shape.generations == generations) {
+    recording = shape.recorded ? StepRecording::kReplay : StepRecording::kRecord;
+  }
+  for (RankStep& step : steps) {
+    step.recording = recording;
+    step.fixed_shapes = fixed;
+  }
+}
+
+void DecodeRecorder::Finished(const std::vector<RankStep>& steps, const MemoryGenerations& generations) {
+  if (steps.empty() || steps[0].recording == StepRecording::kNone) return;
+  Shape& shape = shapes_[KeyOf(steps[0])];
+  switch (steps[0].recording) {
+    case StepRecording::kEager:
+      shape.warm = true;
+      shape.recorded = false;
+      break;
+    case StepRecording::kRecord:  // a buffer moving during the step leaves the recording stale
+      shape.recorded = generations == planned_generations_;
+      shape.warm = shape.recorded;
+      break;
+    case StepRecording::kReplay:
+      if (generations != shape.generations) shape.warm = shape.recorded = false;
+      break;
+    case StepRecording::kNone:
+      break;
+  }
+  if (steps[0].recording != StepRecording::kReplay) shape.generations = generations;
+}
+
+}  // namespace tspserve

@@ -1,0 +1,31 @@
+// An executor on the GPUs for the GPU tests: one rank per GPU, bf16, NCCL, 64 MiB of KV pages
+// per rank in pages of 16 tokens.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "engine/runtime/parallel_executor.h"
+#include "models/config/model_config.h"
+
+namespace tspserve::testing_support {
+
+inline std::unique_ptr<ParallelExecutor> MakeCudaExecutor(const std::string& model_dir, const ParallelConfig& parallel,
+                                                          bool decode_graphs = false) {
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(model_dir);
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return nullptr;
+  ExecutorOptions options;
+  options.parallel = parallel;
+  options.device = Device::kCuda;
+  options.block_size = 16;
+  options.kv_cache_bytes = 64 << 20;
+  options.decode_graphs = decode_graphs;
+  absl::StatusOr<std::unique_ptr<ParallelExecutor>> executor = ParallelExecutor::Create(model_dir, *config, options);
+  EXPECT_TRUE(executor.ok()) << executor.status();
+  return executor.ok() ? std::move(*executor) : nullptr;
+}
+
+}  // namespace tspserve::testing_support
