@@ -92,6 +92,7 @@ nlohmann::json ToJson(const BenchContext& context, const std::vector<ModeResult>
       rec["comm_summed_over_ranks"] = comm;
       rec["comm_exposed_seconds_summed_over_ranks"] = c.comm.exposed_seconds;
       rec["comm_hidden_fraction"] = HiddenFraction(c.comm);
+      rec["replayed_decode_steps"] = c.replayed_steps;
       records.push_back(rec);
     }
   }

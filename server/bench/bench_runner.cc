@@ -137,6 +137,7 @@ CaseRecord BenchRunner::Decode(int64_t batch, int64_t context) {
     seqs.push_back(id);
   }
   std::vector<double> times;
+  const int64_t replayed_before = executor_->replayed_decode_steps();
   const int32_t steps = options_.warmup + options_.repeat * options_.decode_steps;
   for (int32_t s = 0; s < steps; ++s) {
     if (s == options_.warmup) executor_->ResetCommStats();
@@ -161,6 +162,7 @@ CaseRecord BenchRunner::Decode(int64_t batch, int64_t context) {
   }
   free_all();
   record.ok = true;
+  record.replayed_steps = executor_->replayed_decode_steps() - replayed_before;
   record.seconds = Median(times);
   record.seconds_min = *std::min_element(times.begin(), times.end());
   record.tokens_per_s = static_cast<double>(batch) / record.seconds;

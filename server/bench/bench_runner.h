@@ -52,6 +52,7 @@ struct CaseRecord {
   double floor_seconds = 0;   // max(flops / matmul rate, bytes / copy rate)
   std::vector<RankMemory> memory;  // per rank
   CommStats comm;             // per timed run (prefill) or step (decode), summed over ranks
+  int64_t replayed_steps = 0;  // decode steps of the case that replayed a recording (--decode-graphs)
 };
 
 class BenchRunner {

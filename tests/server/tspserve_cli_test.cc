@@ -133,6 +133,7 @@ TEST_F(CliTest, BenchMeasuresEveryCaseOfEveryMode) {
   EXPECT_GT(tsp_prefill["comm_summed_over_ranks"]["SendRecv"]["bytes"].get<int64_t>(), 0);
   const nlohmann::json& tp_decode = doc["cases"][3];
   EXPECT_EQ(tp_decode["mode"], "tp");
+  EXPECT_EQ(tp_decode["replayed_decode_steps"], 0);  // no --decode-graphs (and the CPU cannot record)
   EXPECT_EQ(tp_decode["batch"], 3);
   EXPECT_GT(tp_decode["comm_summed_over_ranks"]["AllReduce"]["calls"].get<int64_t>(), 0);
 }
