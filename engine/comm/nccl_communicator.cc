@@ -129,6 +129,7 @@ struct NcclRankState {
   EventOwner done;                 // recorded on the comm stream after each collective
   DeviceMemoryOwner barrier_byte;  // [1] uint8, all-reduced by Barrier()
   bool deferred = false;
+  bool deferred_pending = false;   // a deferred collective's `done` is not yet waited for
   bool timing_open = false;        // pending.back() awaits its stop event
   std::deque<TimingPair> pending;  // issue order, so completion order
   std::vector<TimingPair> spare;   // completed pairs for reuse
@@ -453,6 +454,7 @@ void NcclCommunicator::FinishCollective(CollectiveKind kind, int64_t bytes) {
     s.timing_open = false;
   }
   CUDA_CHECK(cudaEventRecord(s.done.get(), stream));
+  s.deferred_pending = s.deferred;
   if (!s.deferred) WaitOnCompute(s, kind);
   Record(kind, bytes, 0.0);
   if (s.pending.size() > kMaxPendingTimings) {
@@ -465,6 +467,10 @@ void NcclCommunicator::SetDeferred(bool deferred) { state_->deferred = deferred;
 
 void NcclCommunicator::WaitDeferred() {
   NcclRankState& s = *state_;
+  // Nothing to wait for: waiting on `done` anyway would reach back to an event recorded outside
+  // a graph being captured (or never recorded), which capture forbids.
+  if (!s.deferred_pending) return;
+  s.deferred_pending = false;
   CUDA_CHECK(cudaSetDevice(s.device));
   WaitOnCompute(s, CollectiveKind::kBroadcast);
 }

@@ -117,7 +117,7 @@ absl::Status ParallelForward::AttentionSplitKvReplicated(int64_t layer, const Te
                      moving_weights ? IssueAttentionShard(layer, r, r % 2)
                                     : absl::StatusOr<AttentionShardWeights>(
                                           model_.weights().layers[static_cast<size_t>(layer)].attention));
-    comm_.WaitDeferred();
+    if (moving_weights) comm_.WaitDeferred();
     const ShardLayout shard = moving_weights ? ShardOf(r) : model_.layout();
     const int64_t nq = shard.q_heads.size();
     ASSIGN_OR_RETURN(Tensor qkv, model_.Scratch(kQkv, dtype_, t, w.qkv.dim(0)));

@@ -3,6 +3,7 @@
 // before the first collective (one rank failing mid-step would leave its peers waiting in a
 // collective forever) and no buffer is reallocated while a collective is in flight.
 #include <algorithm>
+#include <bit>
 
 #include "engine/common/status.h"
 #include "engine/parallel/parallel_forward.h"
@@ -82,7 +83,9 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
     RETURN_IF_ERROR(reserve(kRaces, DType::kF32, logit_rows, 4));
     if (k > 0) RETURN_IF_ERROR(reserve(kCandidates, DType::kF32, logit_rows, 2 * k));
     if (!step.penalties.empty()) {
-      RETURN_IF_ERROR(reserve(kPenaltyEntries, DType::kI32, static_cast<int64_t>(step.penalties.size()), 3));
+      // In powers of two: the entries grow by a token or so a step, and each reallocation would
+      // send recorded decode steps back to a warm-up.
+      RETURN_IF_ERROR(reserve(kPenaltyEntries, DType::kI32, static_cast<int64_t>(std::bit_ceil(step.penalties.size())), 3));
       RETURN_IF_ERROR(reserve(kPenalties, DType::kF32, logit_rows, 3));
       RETURN_IF_ERROR(reserve(kPenalizedLogits, DType::kF32, logit_rows, shard_cols));
     }

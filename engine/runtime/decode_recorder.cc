@@ -14,7 +14,10 @@ int64_t NextPowerOfTwo(int64_t n, int64_t at_least) {
 bool DecodeOnly(const BatchPlan& plan, const std::vector<RankStep>& steps) {
   if (plan.seqs.empty() || steps.empty() || steps[0].prefill_only) return false;
   if (plan.num_tokens() > DecodeRecorder::kMaxRecordedTokens) return false;
-  return std::all_of(plan.seqs.begin(), plan.seqs.end(), [](const ScheduledSeq& e) { return e.num_tokens == 1; });
+  // Every entry one token that wants its logits: the layers' shapes then depend on the token count
+  // alone (as many logit rows as tokens).
+  return std::all_of(plan.seqs.begin(), plan.seqs.end(),
+                     [](const ScheduledSeq& e) { return e.num_tokens == 1 && e.wants_logits && !e.all_logits; });
 }
 
 }  // namespace
@@ -38,19 +41,25 @@ void DecodeRecorder::Plan(const BatchPlan& plan, std::vector<RankStep>& steps,
   fixed.max_pages = static_cast<int32_t>(fixed.max_keys);  // a page holds at least one key
   planned_generations_ = generations;
   StepRecording recording = StepRecording::kEager;
-  const Shape& shape = shapes_[Key{steps[0].all.num_tokens(), fixed.pages, fixed.max_keys}];
-  if (can_record_ && shape.warm && shape.generations == generations) {
-    recording = shape.recorded ? StepRecording::kReplay : StepRecording::kRecord;
+  const Key key{steps[0].all.num_tokens(), fixed.pages, fixed.max_keys};
+  const auto it = shapes_.find(key);
+  if (can_record_ && it != shapes_.end() && it->second.warm && it->second.generations == generations) {
+    recording = it->second.recorded ? StepRecording::kReplay : StepRecording::kRecord;
   }
+  if (recording == StepRecording::kRecord && recorded_shapes_ >= kMaxRecordings) recording = StepRecording::kEager;
   for (RankStep& step : steps) {
     step.recording = recording;
     step.fixed_shapes = fixed;
   }
 }
 
-void DecodeRecorder::Finished(const std::vector<RankStep>& steps, const MemoryGenerations& generations) {
+void DecodeRecorder::Finished(const std::vector<RankStep>& steps, const MemoryGenerations& generations, bool ok) {
   if (steps.empty() || steps[0].recording == StepRecording::kNone) return;
   Shape& shape = shapes_[KeyOf(steps[0])];
+  if (!ok) {  // a failed step may not have grown every buffer, or left a recording behind
+    shape.warm = shape.recorded = false;
+    return;
+  }
   switch (steps[0].recording) {
     case StepRecording::kEager:
       shape.warm = true;
@@ -59,6 +68,7 @@ void DecodeRecorder::Finished(const std::vector<RankStep>& steps, const MemoryGe
     case StepRecording::kRecord:  // a buffer moving during the step leaves the recording stale
       shape.recorded = generations == planned_generations_;
       shape.warm = shape.recorded;
+      if (shape.recorded) ++recorded_shapes_;
       break;
     case StepRecording::kReplay:
       if (generations != shape.generations) shape.warm = shape.recorded = false;

@@ -24,6 +24,8 @@ class DecodeRecorder {
  public:
   // Decode steps of more tokens than this run eagerly with dynamic shapes.
   static constexpr int32_t kMaxRecordedTokens = 512;
+  // Recordings made at most (each holds device and NCCL resources); later shapes run eagerly.
+  static constexpr int32_t kMaxRecordings = 128;
 
   // can_record: every rank's backend records and no collective is staged through the host; if
   // not, steps still get fixed shapes but always run eagerly.
@@ -32,8 +34,8 @@ class DecodeRecorder {
   // Sets recording and fixed_shapes of every rank's step when the plan is decode-only.
   // `generations`: after the step's memory was reserved.
   void Plan(const BatchPlan& plan, std::vector<RankStep>& steps, const MemoryGenerations& generations);
-  // After the steps ran: the generations they left.
-  void Finished(const std::vector<RankStep>& steps, const MemoryGenerations& generations);
+  // After the steps ran: the generations they left, and whether every rank succeeded.
+  void Finished(const std::vector<RankStep>& steps, const MemoryGenerations& generations, bool ok);
 
  private:
   using Key = std::tuple<int64_t, int64_t, int64_t>;  // tokens, page room, keys per sequence
@@ -47,6 +49,7 @@ class DecodeRecorder {
   const bool can_record_;
   std::map<Key, Shape> shapes_;
   MemoryGenerations planned_generations_;  // the last Plan's
+  int32_t recorded_shapes_ = 0;
 };
 
 }  // namespace tspserve

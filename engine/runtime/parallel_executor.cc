@@ -171,8 +171,11 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
   }
   std::vector<absl::Status> reserved(ranks_.size());
   workers_->RunOnAll([&](int r) {
+    Rank& rank = ranks_[static_cast<size_t>(r)];
     const size_t k = static_cast<size_t>(options_.parallel.kv_rank(r));
-    reserved[static_cast<size_t>(r)] = ranks_[static_cast<size_t>(r)].forward->ReserveStepMemory(steps[k]);
+    // Before the decode recorder decides: nothing a rank does after that may move its buffers.
+    rank.model->CopyBlocks(copies[k]);
+    reserved[static_cast<size_t>(r)] = rank.forward->ReserveStepMemory(steps[k]);
   });
   for (const absl::Status& s : reserved) {
     if (s.ok()) continue;
@@ -184,11 +187,13 @@ absl::StatusOr<StepOutput> ParallelExecutor::Run(const BatchPlan& plan) {
   workers_->RunOnAll([&](int r) {
     Rank& rank = ranks_[static_cast<size_t>(r)];
     const size_t k = static_cast<size_t>(options_.parallel.kv_rank(r));
-    rank.model->CopyBlocks(copies[k]);
     outputs[static_cast<size_t>(r)] = rank.forward->Run(steps[k]);
     FinishStep(rank);
   });
-  if (recorder_ != nullptr) recorder_->Finished(steps, Generations());
+  if (recorder_ != nullptr) {
+    const bool ok = std::all_of(outputs.begin(), outputs.end(), [](const auto& o) { return o.ok(); });
+    recorder_->Finished(steps, Generations(), ok);
+  }
   for (const auto& o : outputs) RETURN_IF_ERROR(o.status());
   StepOutput output = *std::move(outputs[0]);
   output.vocab_size = ranks_[0].model->config().vocab_size;

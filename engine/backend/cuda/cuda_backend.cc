@@ -78,14 +78,17 @@ Backend::MemoryInfo CudaBackend::DeviceMemory() const {
   return MemoryInfo{static_cast<int64_t>(free_bytes), static_cast<int64_t>(total_bytes)};
 }
 
-void CudaBackend::EnsureWorkspace(Buffer& buffer, size_t bytes, const char* what) {
-  if (buffer.size() >= bytes) return;
+bool CudaBackend::EnsureWorkspace(Buffer& buffer, size_t bytes, const char* what) {
+  if (buffer.size() >= bytes) return false;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(cuda_stream(), &capture));
+  CHECK(capture == cudaStreamCaptureStatusNone) << what << " would grow while a step is recorded";
   CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
   buffer.Reset();
   absl::StatusOr<Buffer> grown = Allocate(bytes, MemoryKind::kWorkspace);
   CHECK(grown.ok()) << what << ": " << grown.status();
   buffer = *std::move(grown);
-  ++workspace_generation_;
+  return true;
 }
 
 int CudaDeviceCount() {

@@ -78,9 +78,10 @@ class CudaBackend final : public Backend {
   CudaBackend(int device, Stream stream, CublasLtHandle cublas);
 
   cudaStream_t cuda_stream() const { return stream_.get(); }
-  // Makes `buffer` (kWorkspace) hold at least `bytes`. Growing waits for the stream first, since
-  // work already enqueued may still read the old buffer; it happens rarely (sizes only grow).
-  void EnsureWorkspace(Buffer& buffer, size_t bytes, const char* what);
+  // Makes `buffer` (kWorkspace) hold at least `bytes`; true when it grew. Growing waits for the
+  // stream first, since work already enqueued may still read the old buffer; it happens rarely
+  // (sizes only grow), and never while the stream is being recorded.
+  bool EnsureWorkspace(Buffer& buffer, size_t bytes, const char* what);
 
   const int device_;
   std::string name_;
@@ -90,7 +91,7 @@ class CudaBackend final : public Backend {
   Buffer matmul_workspace_;
   std::unique_ptr<CublasLtMatmul> matmul_;
   Buffer attention_workspace_;
-  uint64_t workspace_generation_ = 0;  // EnsureWorkspace reallocations
+  uint64_t workspace_generation_ = 0;  // reallocations of the attention workspace
   Buffer copy_blocks_scratch_;  // CopyBlocks' uploaded cache addresses and block pairs
 };
 

@@ -155,8 +155,9 @@ void CudaBackend::Attention(const Tensor& q, const KvLayer& cache, const Attenti
   if (queries.rows == 0 || meta.num_seqs == 0 || shape.num_q_heads == 0) return;
   CUDA_CHECK(kernels::CheckPagedAttentionSupported(shape.head_dim));
   DeviceGuard guard(device_);
-  EnsureWorkspace(attention_workspace_, kernels::PagedAttentionWorkspaceBytes(p),
-                  "Attention workspace");
+  if (EnsureWorkspace(attention_workspace_, kernels::PagedAttentionWorkspaceBytes(p), "Attention workspace")) {
+    ++workspace_generation_;  // recorded steps hold its address
+  }
   p.workspace = attention_workspace_.data();
   p.workspace_bytes = attention_workspace_.size();
   CUDA_CHECK(kernels::LaunchPagedAttention(p, cuda_stream()));

@@ -34,11 +34,12 @@ Step MakeStep(int32_t tokens, int32_t pages, int32_t keys_per_page, bool prompt 
   return s;
 }
 
-StepRecording Decide(DecodeRecorder& recorder, Step s, const MemoryGenerations& before, const MemoryGenerations& after) {
+StepRecording Decide(DecodeRecorder& recorder, Step s, const MemoryGenerations& before, const MemoryGenerations& after,
+                     bool ok = true) {
   recorder.Plan(s.plan, s.steps, before);
   const StepRecording decided = s.steps[0].recording;
   EXPECT_EQ(s.steps[1].recording, decided);
-  recorder.Finished(s.steps, after);
+  recorder.Finished(s.steps, after, ok);
   return decided;
 }
 
@@ -86,6 +87,30 @@ TEST(DecodeRecorderTest, PromptsAndBackendsThatCannotRecordRunEagerly) {
   EXPECT_EQ(Decide(recorder, MakeStep(DecodeRecorder::kMaxRecordedTokens + 1, 2, 3), g, g), StepRecording::kNone);
   DecodeRecorder cpu(/*can_record=*/false);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Decide(cpu, MakeStep(2, 2, 3), g, g), StepRecording::kEager);
+}
+
+TEST(DecodeRecorderTest, FailedStepsAndEntriesWithoutLogitsAreNotRecorded) {
+  DecodeRecorder recorder(/*can_record=*/true);
+  const MemoryGenerations g = {{0, 0}, {0, 0}};
+  EXPECT_EQ(Decide(recorder, MakeStep(2, 4, 4), g, g, /*ok=*/false), StepRecording::kEager);
+  EXPECT_EQ(Decide(recorder, MakeStep(2, 4, 4), g, g), StepRecording::kEager);  // the warm-up again
+  EXPECT_EQ(Decide(recorder, MakeStep(2, 4, 4), g, g), StepRecording::kRecord);
+  Step chunk = MakeStep(2, 4, 4);
+  chunk.plan.seqs[1].wants_logits = false;  // a one-token prompt chunk: fewer logit rows than tokens
+  EXPECT_EQ(Decide(recorder, chunk, g, g), StepRecording::kNone);
+}
+
+TEST(DecodeRecorderTest, RecordsAtMostKMaxRecordingsShapes) {
+  DecodeRecorder recorder(/*can_record=*/true);
+  const MemoryGenerations g = {{0, 0}, {0, 0}};
+  for (int32_t tokens = 1; tokens <= DecodeRecorder::kMaxRecordings; ++tokens) {
+    Decide(recorder, MakeStep(tokens, 4, 4), g, g);
+    ASSERT_EQ(Decide(recorder, MakeStep(tokens, 4, 4), g, g), StepRecording::kRecord) << tokens;
+  }
+  const int32_t one_more = DecodeRecorder::kMaxRecordings + 1;
+  Decide(recorder, MakeStep(one_more, 4, 4), g, g);
+  EXPECT_EQ(Decide(recorder, MakeStep(one_more, 4, 4), g, g), StepRecording::kEager);
+  EXPECT_EQ(Decide(recorder, MakeStep(1, 4, 4), g, g), StepRecording::kReplay);  // the first ones still replay
 }
 
 }  // namespace
