@@ -32,4 +32,26 @@ inline double RaceKey(float logit, float temperature, uint64_t seed, uint64_t st
          std::log(-std::log(RaceUniform(seed, step, id)));
 }
 
+// The running winner of one race: the token with the largest key so far, the lowest id among
+// equal keys (so the winner does not depend on the order tokens enter).
+class RaceLeader {
+ public:
+  RaceLeader(float temperature, uint64_t seed, uint64_t step) : temperature_(temperature), seed_(seed), step_(step) {}
+
+  void Enter(float logit, int64_t id) {
+    const double key = RaceKey(logit, temperature_, seed_, step_, id);
+    if (id_ < 0 || key > key_ || (key == key_ && id < id_)) key_ = key, id_ = id, logit_ = logit;
+  }
+  int64_t id() const { return id_; }   // -1 before any token entered
+  float logit() const { return logit_; }
+
+ private:
+  float temperature_;
+  uint64_t seed_;
+  uint64_t step_;
+  int64_t id_ = -1;
+  double key_ = 0;
+  float logit_ = 0;
+};
+
 }  // namespace tspserve

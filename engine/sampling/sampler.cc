@@ -116,14 +116,9 @@ int32_t Sampler::Draw(std::span<const float> logits, uint64_t step) const {
     }
     if (params_.min_p > 0.0f) ApplyMinP(params_.min_p, ids, weights);
   }
-  // The race of the kept tokens; the lowest id wins equal keys.
-  int32_t winner = -1;
-  double best_key = 0;
-  for (int32_t id : ids) {
-    const double key = RaceKey(logits[static_cast<size_t>(id)], params_.temperature, seed_, step, id);
-    if (winner < 0 || key > best_key || (key == best_key && id < winner)) winner = id, best_key = key;
-  }
-  return winner;
+  RaceLeader race(params_.temperature, seed_, step);  // over the kept tokens
+  for (int32_t id : ids) race.Enter(logits[static_cast<size_t>(id)], id);
+  return static_cast<int32_t>(race.id());
 }
 
 void Sampler::AddLogprobs(std::span<const float> raw_logits, SampledToken& sampled) const {

@@ -67,11 +67,11 @@ double CombinedLogSumExp(const ShardSamples& in, int32_t row, int column) {
   return max + std::log(sum);
 }
 
-// How many of the merged candidates the row keeps (Sampler::Draw's top-k, top-p, min-p), or
-// nullopt when that depends on tokens that were not listed.
 // True when a row's kept set may reach past the candidates (a top-p or min-p set without top-k).
 bool MayReachPastCandidates(const RowSampling& p) { return p.truncates() && p.top_k == 0; }
 
+// How many of the merged candidates the row keeps (Sampler::Draw's top-k, top-p, min-p), or
+// nullopt when that depends on tokens that were not listed.
 std::optional<size_t> KeptCount(const MergedCandidates& merged, const RowSampling& p, double scaled_lse) {
   const double max_logit = merged.sorted.front().logit;
   auto weight = [&](size_t i) {  // as SoftmaxWeights computes it
@@ -155,29 +155,24 @@ absl::StatusOr<std::optional<SampledToken>> MergeShardSamples(const ShardSamples
   }
   MergedCandidates merged;
   if (p.candidates() > 0) merged = MergeCandidates(in, row);
-  SampledToken sampled;
-  sampled.token = -1;
-  float logit = kNegInf;
-  double best_key = 0;
-  auto enter = [&](float candidate_logit, int32_t id) {  // the race, lowest id on equal keys
-    const double key = RaceKey(candidate_logit, p.temperature, p.seed, p.step, id);
-    if (sampled.token < 0 || key > best_key || (key == best_key && id < sampled.token)) {
-      best_key = key, logit = candidate_logit, sampled.token = id;
-    }
-  };
+  RaceLeader race(p.temperature, p.seed, p.step);
   if (p.truncates()) {
     if (merged.sorted.empty()) return absl::InternalError("no candidates for a truncated row");
     const std::optional<size_t> kept = KeptCount(merged, p, CombinedLogSumExp(in, row, 3));
     if (!kept.has_value()) return std::nullopt;
-    for (size_t i = 0; i < *kept; ++i) enter(merged.sorted[i].logit, merged.sorted[i].id);
-  } else {
+    for (size_t i = 0; i < *kept; ++i) race.Enter(merged.sorted[i].logit, merged.sorted[i].id);
+  } else {  // each shard's winner
     for (int32_t s = 0; s < in.num_shards; ++s) {
-      const float* race = in.races.data() + (static_cast<size_t>(s) * in.rows + row) * 4;
-      if (race[1] >= 0) enter(race[0], static_cast<int32_t>(race[1]));
+      const float* winner = in.races.data() + (static_cast<size_t>(s) * in.rows + row) * 4;
+      if (winner[1] >= 0) race.Enter(winner[0], static_cast<int64_t>(winner[1]));
     }
   }
-  if (!std::isfinite(logit)) return absl::InvalidArgumentError(absl::StrCat("the sampled token's logit is ", logit));
-  sampled.logprob = static_cast<float>(logit - lse);
+  if (race.id() < 0 || !std::isfinite(race.logit())) {
+    return absl::InvalidArgumentError(absl::StrCat("the sampled token's logit is ", race.logit()));
+  }
+  SampledToken sampled;
+  sampled.token = static_cast<int32_t>(race.id());
+  sampled.logprob = static_cast<float>(race.logit() - lse);
   const size_t alternatives = std::min(merged.sorted.size(), static_cast<size_t>(p.num_logprobs));
   for (size_t i = 0; i < alternatives; ++i) {
     sampled.top_logprobs.emplace_back(merged.sorted[i].id, static_cast<float>(merged.sorted[i].logit - lse));

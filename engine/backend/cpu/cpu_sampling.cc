@@ -46,15 +46,10 @@ void SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset, con
       continue;
     }
     const float t = temperature[r];
-    const auto seed = static_cast<uint64_t>(race[2 * r]), step = static_cast<uint64_t>(race[2 * r + 1]);
-    int64_t best = 0;
-    double best_key = RaceKey(row[0], t, seed, step, id_offset);
-    for (int64_t c = 1; c < valid_cols; ++c) {
-      const double key = RaceKey(row[c], t, seed, step, id_offset + c);
-      if (key > best_key) best = c, best_key = key;
-    }
-    o[0] = row[best];
-    o[1] = static_cast<float>(id_offset + best);
+    RaceLeader leader(t, static_cast<uint64_t>(race[2 * r]), static_cast<uint64_t>(race[2 * r + 1]));
+    for (int64_t c = 0; c < valid_cols; ++c) leader.Enter(row[c], id_offset + c);
+    o[0] = leader.logit();
+    o[1] = static_cast<float>(leader.id());
     o[2] = LogSumExp(row, valid_cols, 1.0);
     o[3] = t == 0.0f ? o[2] : LogSumExp(row, valid_cols, t);
   }

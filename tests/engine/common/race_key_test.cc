@@ -63,5 +63,19 @@ TEST(RaceKeyTest, TheRaceSamplesTheSoftmax) {
   }
 }
 
+TEST(RaceKeyTest, TheLeaderIsTheLargestKeyAndTheLowestIdAmongEqualOnes) {
+  RaceLeader greedy(0.0f, 1, 2);
+  for (int64_t id : {7, 3, 9, 5}) greedy.Enter(id == 9 ? 1.0f : 2.0f, id);  // 7, 3 and 5 tie
+  EXPECT_EQ(greedy.id(), 3);
+  EXPECT_EQ(greedy.logit(), 2.0f);
+  RaceLeader empty(1.0f, 1, 2);
+  EXPECT_EQ(empty.id(), -1);
+  // Entering order does not change the winner of a sampled race.
+  RaceLeader forward(0.8f, 5, 6), backward(0.8f, 5, 6);
+  for (int64_t id = 0; id < 50; ++id) forward.Enter(static_cast<float>(id % 7) * 0.1f, id);
+  for (int64_t id = 49; id >= 0; --id) backward.Enter(static_cast<float>(id % 7) * 0.1f, id);
+  EXPECT_EQ(forward.id(), backward.id());
+}
+
 }  // namespace
 }  // namespace tspserve
