@@ -66,6 +66,17 @@ TEST_F(CliTest, BatchedPromptsPrintOneJsonLineEach) {
   EXPECT_NE(r.stdout_only.find("\"finish_reason\":\"length\""), std::string::npos) << r.stdout_only;
 }
 
+// --decode-graphs is accepted everywhere; on the CPU it only fixes the decode steps' upload shapes,
+// which must not change a seeded sampled completion.
+TEST_F(CliTest, DecodeGraphsFlagChangesNoToken) {
+  const std::string args = "generate --prompt 'a b c' --max-tokens 12 --temperature 0.8 --top-p 0.9 --seed 3 --degree 2";
+  const Result plain = RunTspserve(args);
+  const Result graphs = RunTspserve(args + " --decode-graphs");
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  ASSERT_EQ(graphs.exit_code, 0) << graphs.output;
+  EXPECT_EQ(graphs.stdout_only, plain.stdout_only);
+}
+
 TEST_F(CliTest, MissingModelFolderIsAClearError) {
   const Result r = RunTspserve("generate --model /nonexistent/model --prompt hi");
   EXPECT_EQ(r.exit_code, 1);
