@@ -7,6 +7,9 @@
 # BUNDLE_DIR is what deploy/bundle.sh made from a CUDA build (bin/ holds tspserve and the *_test
 # binaries). Tests find checked-in golden data through TSPSERVE_SOURCE_DIR (default: this
 # checkout). `sanitize` also runs the kernel tests under compute-sanitizer memcheck and racecheck.
+# Environment: TSPSERVE_CHECK_TESTS, the test binaries to run (names, space-separated; default
+# every *_test in the bundle; `none` for none); TSPSERVE_CHECK_TIMEOUT, seconds each test or
+# sanitizer run may take before it is stopped and counted as failed (default 900).
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
@@ -24,11 +27,14 @@ export TSPSERVE_SOURCE_DIR=${TSPSERVE_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && p
 export NCCL_NVLS_ENABLE=0  # NVLink multicast stays off
 nvidia-smi -L | tee "$out/gpus.txt"
 
+limit=${TSPSERVE_CHECK_TIMEOUT:-900}
+tests=${TSPSERVE_CHECK_TESTS:-$(cd "$bundle/bin" && ls -- *_test)}
+[ "$tests" = none ] && tests=
+
 status=0
-for test in "$bundle"/bin/*_test; do
-  name=$(basename "$test")
+for name in $tests; do
   start=$(date +%s)
-  "$test" > "$out/$name.log" 2>&1
+  timeout "$limit" "$bundle/bin/$name" > "$out/$name.log" 2>&1
   rc=$?
   [ $rc -ne 0 ] && status=1
   echo "$name: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/$name.log" | tr '\n' ' ')"
@@ -39,7 +45,7 @@ if [ $sanitize = 1 ]; then
   for tool in memcheck racecheck; do
     for name in cuda_backend_test cuda_attention_test; do
       # cuBLASLt's split-K kernels report benign races of their own; ours must have none.
-      compute-sanitizer --tool $tool --error-exitcode 9 --kernel-name-exclude kns=nvjet \
+      timeout "$limit" compute-sanitizer --tool $tool --error-exitcode 9 --kernel-name-exclude kns=nvjet \
         "$bundle/bin/$name" --gtest_brief=1 > "$out/$name.$tool.log" 2>&1
       rc=$?
       [ $rc -ne 0 ] && status=1

@@ -1,5 +1,7 @@
 // An executor on the GPUs for the GPU tests: one rank per GPU, bf16, NCCL, 64 MiB of KV pages
-// per rank in pages of 16 tokens.
+// per rank in pages of 16 tokens. With more ranks than GPUs the ranks share them and their
+// collectives are staged through host memory (ExecutorOptions::share_gpus), which cannot be
+// recorded: callers that record decode steps must skip such degrees.
 #pragma once
 
 #include <memory>
@@ -8,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/runtime/parallel_executor.h"
+#include "engine/runtime/rank_devices.h"
 #include "models/config/model_config.h"
 
 namespace tspserve::testing_support {
@@ -23,6 +26,7 @@ inline std::unique_ptr<ParallelExecutor> MakeCudaExecutor(const std::string& mod
   options.block_size = 16;
   options.kv_cache_bytes = 64 << 20;
   options.decode_graphs = decode_graphs;
+  options.share_gpus = parallel.degree > AvailableDevices(Device::kCuda);
   absl::StatusOr<std::unique_ptr<ParallelExecutor>> executor = ParallelExecutor::Create(model_dir, *config, options);
   EXPECT_TRUE(executor.ok()) << executor.status();
   return executor.ok() ? std::move(*executor) : nullptr;

@@ -3,8 +3,8 @@
 // the devices (Backend::SampleRows and ::TopCandidates over each rank's vocabulary shard, merged
 // on the host) and once returning its fp32 logits, which Sampler::Sample draws from. The step is
 // the same both times, so the logits are bit-identical and every token, logprob and top logprob
-// must agree. One GPU, and the vocabulary split over two (TSP, TP) or held by rank 0 (SP).
-// Skips without enough GPUs.
+// must agree. One rank, and the vocabulary split over two or three (TSP, TP) or held by rank 0
+// (SP); ranks beyond the GPUs share them (host-staged collectives). Skips without a GPU.
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,7 +55,7 @@ class GpuSamplingTest : public testing::TestWithParam<ParallelConfig> {};
 
 TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
   const ParallelConfig parallel = GetParam();
-  if (AvailableDevices(Device::kCuda) < parallel.degree) GTEST_SKIP() << "needs " << parallel.degree << " GPUs";
+  if (AvailableDevices(Device::kCuda) == 0) GTEST_SKIP() << "no CUDA device";
   std::unique_ptr<ParallelExecutor> executor = testing_support::MakeCudaExecutor(ModelDir(), parallel);
   ASSERT_TRUE(executor);
   const int32_t vocab = LoadModelConfig(ModelDir())->vocab_size;
@@ -110,6 +110,7 @@ TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
 INSTANTIATE_TEST_SUITE_P(Modes, GpuSamplingTest,
                          testing::Values(ParallelConfig{ParallelMode::kTsp, 1, DecodeSchedule::kWeightStationary},
                                          ParallelConfig{ParallelMode::kTsp, 2, DecodeSchedule::kWeightStationary},
+                                         ParallelConfig{ParallelMode::kTsp, 3, DecodeSchedule::kWeightStationary},
                                          ParallelConfig{ParallelMode::kTp, 2, DecodeSchedule::kWeightStationary},
                                          ParallelConfig{ParallelMode::kSp, 2, DecodeSchedule::kWeightStationary}),
                          [](const testing::TestParamInfo<ParallelConfig>& param_info) {
