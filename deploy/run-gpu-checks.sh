@@ -44,9 +44,13 @@ done
 if [ $sanitize = 1 ]; then
   for tool in memcheck racecheck; do
     for name in cuda_backend_test cuda_attention_test; do
-      # cuBLASLt's split-K kernels report benign races of their own; ours must have none.
-      timeout "$limit" compute-sanitizer --tool $tool --error-exitcode 9 --kernel-name-exclude kns=nvjet \
-        "$bundle/bin/$name" --gtest_brief=1 > "$out/$name.$tool.log" 2>&1
+      # The matrix-product tests run only cuBLASLt, whose split-K kernels (nvjet_*) report races
+      # of their own under racecheck, and which racecheck cannot skip (excluding them by name
+      # ends in a sanitizer fault): racecheck runs every other test, and ours must have none.
+      filter=
+      [ $tool = racecheck ] && filter=--gtest_filter=-AwkwardSizes/MatMulTest.*
+      timeout "$limit" compute-sanitizer --tool $tool --error-exitcode 9 \
+        "$bundle/bin/$name" --gtest_brief=1 $filter > "$out/$name.$tool.log" 2>&1
       rc=$?
       [ $rc -ne 0 ] && status=1
       echo "$tool $name: exit $rc; $(tail -1 "$out/$name.$tool.log")"
