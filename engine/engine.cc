@@ -352,11 +352,8 @@ void Engine::Postprocess(const BatchPlan& plan, const StepOutput& output) {
     const int32_t row = output.logit_index[i];
     if (row < 0) continue;
     absl::StatusOr<SampledToken> sampled;
-    const auto* on_device = output.sampled.empty() ? nullptr : &output.sampled[static_cast<size_t>(row)];
-    if (on_device != nullptr && !on_device->ok()) {
-      sampled = on_device->status();
-    } else if (on_device != nullptr && on_device->value().has_value()) {
-      sampled = *on_device->value();
+    if (!output.sampled.empty()) {
+      sampled = output.sampled[static_cast<size_t>(row)];
     } else {
       const std::span<const float> logits(output.logits.data() + row * output.vocab_size,
                                           static_cast<size_t>(output.vocab_size));

@@ -142,6 +142,22 @@ class Backend {
   // decided from the shards' candidates (engine/sampling/shard_sample.h).
   virtual void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                              const Tensor& out) = 0;
+  // One round of the search for a wide top-p set (engine/sampling/nucleus_search.h): per row of
+  // one vocabulary shard of fp32 logits [R, C] (rows may be strided; column c is token
+  // id_offset + c, columns [0, valid_cols) count), a histogram of the 8-bit digit at bit `shift`
+  // of the rank keys (engine/common/rank_key.h) of the columns whose key agrees with `prefix` in
+  // every bit above that digit (all columns when shift is 56). queries I64 [R, 2] holds each
+  // row's (prefix, shift); a row with shift < 0 is skipped (its out is zeros). scales F32 [R, 2]
+  // holds (m, T). out F32 [R, 512]: out[r][b] the count of such columns with digit b, and
+  // out[r][256 + b] their mass, the sum of exp(((double)logit - m) / T), summed in double. Columns
+  // whose logit is -inf count nowhere.
+  virtual void KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& queries,
+                            const Tensor& scales, const Tensor& out) = 0;
+  // In place on one vocabulary shard of fp32 logits [R, C] (as KeyHistogram): every column whose
+  // rank key is below its row's threshold (thresholds I64 [R], compared as unsigned) becomes
+  // -inf. Threshold 0 keeps the whole row.
+  virtual void MaskLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                          const Tensor& thresholds) = 0;
   // dst = src. Both [M, N], either may be row-strided (moving column blocks between layouts).
   virtual void Copy(const Tensor& dst, const Tensor& src) = 0;
   // Exact softmax merge of S partial attentions over disjoint key sets (split-KV): for each token

@@ -1,17 +1,29 @@
 // ParallelForward's LM head: logits of the rank's vocabulary shard (fp32 from the product on, so
 // sampling compares unrounded scores), then either sampling on the devices, where only a few
 // numbers per row and shard travel (engine/sampling/shard_sample.h), or the whole rows gathered
-// on rank 0.
+// on rank 0 (steps that do not sample: teacher forcing, settings the devices do not take).
 #include <algorithm>
 
 #include "engine/common/check.h"
 #include "engine/common/status.h"
 #include "engine/parallel/parallel_forward.h"
 #include "engine/parallel/scratch_slots.h"
+#include "engine/sampling/nucleus_search.h"
 
 namespace tspserve {
 
 bool ParallelForward::runs_lm_head() const { return config_.weights_sharded() || comm_.rank() == 0; }
+
+ParallelForward::HeadShard ParallelForward::head_shard(int64_t shard_cols) const {
+  const int64_t begin = model_.weights().layout.vocab.begin;
+  return {begin, std::clamp<int64_t>(model_.config().vocab_size - begin, 0, shard_cols)};
+}
+
+absl::StatusOr<Tensor> ParallelForward::Upload(int slot, DType dtype, int64_t rows, int64_t cols, const void* host) {
+  ASSIGN_OR_RETURN(Tensor t, model_.Scratch(slot, dtype, rows, cols));
+  backend_.CopyFromHost(t, host);
+  return t;
+}
 
 absl::Status ParallelForward::PrepareSampling(const RankStep& step) {
   head_sampling_.clear();
@@ -32,22 +44,17 @@ absl::Status ParallelForward::PrepareSampling(const RankStep& step) {
     temperatures.push_back(p.temperature);
     penalties.insert(penalties.end(), {p.repetition_penalty, p.frequency_penalty, p.presence_penalty});
   }
-  // Uploaded before the forward pass, while the stream is idle (CopyFromHost waits for it).
-  auto upload = [&](int slot, DType dtype, int64_t n, int64_t cols, const void* host) -> absl::Status {
-    ASSIGN_OR_RETURN(Tensor t, model_.Scratch(slot, dtype, n, cols));
-    backend_.CopyFromHost(t, host);
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(upload(kRaceParams, DType::kI64, rows, 2, races.data()));
-  RETURN_IF_ERROR(upload(kTemperatures, DType::kF32, rows, 1, temperatures.data()));
+  // Uploaded before the forward pass, while the stream is idle.
+  RETURN_IF_ERROR(Upload(kRaceParams, DType::kI64, rows, 2, races.data()).status());
+  RETURN_IF_ERROR(Upload(kTemperatures, DType::kF32, rows, 1, temperatures.data()).status());
   if (step.penalties.empty()) return absl::OkStatus();
   std::vector<int32_t> entries;  // rows renumbered to the head's order
   for (const PenaltyEntry& e : step.penalties) {
     entries.insert(entries.end(), {head_row_of[static_cast<size_t>(e.row)], e.id, e.count});
   }
   head_penalty_entries_ = static_cast<int64_t>(step.penalties.size());
-  RETURN_IF_ERROR(upload(kPenaltyEntries, DType::kI32, head_penalty_entries_, 3, entries.data()));
-  return upload(kPenalties, DType::kF32, rows, 3, penalties.data());
+  RETURN_IF_ERROR(Upload(kPenaltyEntries, DType::kI32, head_penalty_entries_, 3, entries.data()).status());
+  return Upload(kPenalties, DType::kF32, rows, 3, penalties.data()).status();
 }
 
 absl::StatusOr<StepOutput> ParallelForward::LmHead(const Tensor& hidden, std::span<const int32_t> order) {
@@ -58,72 +65,111 @@ absl::StatusOr<StepOutput> ParallelForward::LmHead(const Tensor& hidden, std::sp
   ASSIGN_OR_RETURN(Tensor logits, model_.Scratch(kLogits, DType::kF32, rows, head.dim(0)));
   backend_.MatMul(hidden, head, logits, /*accumulate=*/false);
   if (!head_sampling_.empty()) {
-    ASSIGN_OR_RETURN(const bool decided, SampleOnDevices(logits, order, out));
-    if (decided) return out;
+    RETURN_IF_ERROR(SampleOnDevices(logits, order, out));
+    return out;
   }
   ASSIGN_OR_RETURN(out.logits, GatherLogits(logits, order));
   return out;
 }
 
-absl::StatusOr<ParallelForward::RaceResults> ParallelForward::RaceShards(const Tensor& logits, int32_t k) {
+absl::StatusOr<std::vector<float>> ParallelForward::ShardResults(const Tensor& local, int gathered_slot, bool to_host) {
+  Tensor all = local;
+  if (config_.weights_sharded()) {
+    ASSIGN_OR_RETURN(all, model_.Scratch(gathered_slot, DType::kF32, tensor_comm_.size() * local.dim(0), local.dim(1)));
+    tensor_comm_.AllGather(local, all);
+  }
+  std::vector<float> host;
+  if (!to_host) return host;
+  host.resize(static_cast<size_t>(all.numel()));
+  backend_.CopyToHost(host.data(), all);
+  return host;
+}
+
+absl::Status ParallelForward::SampleOnDevices(const Tensor& logits, std::span<const int32_t> order, StepOutput& out) {
   const int64_t rows = logits.dim(0), shard_cols = logits.dim(1);
   CHECK_EQ(rows, static_cast<int64_t>(head_sampling_.size()));
-  const int64_t begin = model_.weights().layout.vocab.begin;
-  const int64_t valid = std::clamp<int64_t>(model_.config().vocab_size - begin, 0, shard_cols);
+  const HeadShard shard = head_shard(shard_cols);
   ASSIGN_OR_RETURN(Tensor race_params, model_.Scratch(kRaceParams, DType::kI64, rows, 2));
   ASSIGN_OR_RETURN(Tensor temperature, model_.Scratch(kTemperatures, DType::kF32, rows, 1));
-  ASSIGN_OR_RETURN(Tensor result, model_.Scratch(kRaces, DType::kF32, rows, 4));
-  // Penalties apply to a copy: a row left undecided gathers the raw logits for the host Sampler.
+  ASSIGN_OR_RETURN(Tensor races, model_.Scratch(kRaces, DType::kF32, rows, 4));
+  // Penalties apply to a copy: logprobs are of the raw logits.
   Tensor scores = logits;
   if (head_penalty_entries_ > 0) {
     ASSIGN_OR_RETURN(scores, model_.Scratch(kPenalizedLogits, DType::kF32, rows, shard_cols));
     ASSIGN_OR_RETURN(Tensor entries, model_.Scratch(kPenaltyEntries, DType::kI32, head_penalty_entries_, 3));
     ASSIGN_OR_RETURN(Tensor penalties, model_.Scratch(kPenalties, DType::kF32, rows, 3));
     backend_.Copy(scores, logits);
-    backend_.PenalizeLogits(scores, valid, begin, entries, penalties);
+    backend_.PenalizeLogits(scores, shard.valid, shard.begin, entries, penalties);
   }
-  backend_.SampleRows(scores, valid, begin, race_params, temperature.View({rows}), result);
+  backend_.SampleRows(scores, shard.valid, shard.begin, race_params, temperature.View({rows}), races);
+  const int32_t k = CandidatesPerShard(head_sampling_);
   Tensor candidates;
   if (k > 0) {
     ASSIGN_OR_RETURN(candidates, model_.Scratch(kCandidates, DType::kF32, rows, 2 * k));
-    backend_.TopCandidates(scores, valid, begin, candidates);
+    backend_.TopCandidates(scores, shard.valid, shard.begin, candidates);
   }
-  const bool sharded = config_.weights_sharded();
-  const int32_t shards = sharded ? tensor_comm_.size() : 1;
-  if (sharded) {
-    ASSIGN_OR_RETURN(Tensor gathered, model_.Scratch(kGatheredRaces, DType::kF32, shards * rows, 4));
-    tensor_comm_.AllGather(result, gathered);  // [shard][row][4]
-    result = gathered;
-    if (k > 0) {
-      ASSIGN_OR_RETURN(gathered, model_.Scratch(kGatheredCandidates, DType::kF32, shards * rows, 2 * k));
-      tensor_comm_.AllGather(candidates, gathered);  // [shard][row][2k]
-      candidates = gathered;
+  // Rank 0 needs the tokens; every rank of a sharded head runs the rounds of a nucleus search.
+  const int32_t shards = config_.weights_sharded() ? tensor_comm_.size() : 1;
+  const bool to_host = comm_.rank() == 0 || (shards > 1 && MayNeedNucleusSearch(head_sampling_));
+  ASSIGN_OR_RETURN(const std::vector<float> host_races, ShardResults(races, kGatheredRaces, to_host));
+  std::vector<float> host_candidates;
+  if (k > 0) {
+    ASSIGN_OR_RETURN(host_candidates, ShardResults(candidates, kGatheredCandidates, to_host));
+  }
+  if (!to_host) return absl::OkStatus();
+  const ShardSamples samples{shards, static_cast<int32_t>(rows), k, host_races, host_candidates};
+  out.sampled.assign(static_cast<size_t>(rows), absl::InternalError("not sampled"));
+  std::vector<std::optional<NucleusStart>> starts(static_cast<size_t>(rows));
+  bool search = false;  // the same on every rank: the same numbers, the same merge
+  for (int64_t g = 0; g < rows; ++g) {
+    const RowSampling& p = head_sampling_[static_cast<size_t>(g)];
+    absl::StatusOr<std::optional<SampledToken>> token = MergeShardSamples(samples, static_cast<int32_t>(g), p);
+    auto& sampled = out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])];
+    if (!token.ok()) {
+      sampled = token.status();
+    } else if (token->has_value()) {
+      sampled = **std::move(token);
+    } else {  // its top-p or min-p set reaches past the candidates
+      starts[static_cast<size_t>(g)] = StartOfNucleus(samples, static_cast<int32_t>(g), p);
+      search = true;
     }
   }
-  return RaceResults{result, candidates, shards};
+  if (!search) return absl::OkStatus();
+  return SearchNuclei(scores, samples, starts, order, out);
 }
 
-absl::StatusOr<bool> ParallelForward::SampleOnDevices(const Tensor& logits, std::span<const int32_t> order,
-                                                      StepOutput& out) {
-  const int64_t rows = logits.dim(0);
-  const int32_t k = CandidatesPerShard(head_sampling_);
-  ASSIGN_OR_RETURN(const RaceResults raced, RaceShards(logits, k));
-  // Rank 0 needs the tokens; every rank needs to know whether the full logits follow.
-  if (comm_.rank() != 0 && !(raced.count > 1 && MayNeedFullRows(head_sampling_))) return true;
-  std::vector<float> host_races(static_cast<size_t>(raced.races.numel()));
-  std::vector<float> host_candidates(k > 0 ? static_cast<size_t>(raced.candidates.numel()) : 0);
-  backend_.CopyToHost(host_races.data(), raced.races);
-  if (k > 0) backend_.CopyToHost(host_candidates.data(), raced.candidates);
-  const ShardSamples samples{raced.count, static_cast<int32_t>(rows), k, host_races, host_candidates};
-  out.sampled.assign(static_cast<size_t>(rows), std::nullopt);
-  bool decided = true;  // the same on every rank: the same numbers, the same merge
-  for (int64_t g = 0; g < rows; ++g) {
-    absl::StatusOr<std::optional<SampledToken>> token =
-        MergeShardSamples(samples, static_cast<int32_t>(g), head_sampling_[static_cast<size_t>(g)]);
-    decided = decided && !(token.ok() && !token->has_value());
-    out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])] = std::move(token);
+absl::Status ParallelForward::SearchNuclei(const Tensor& scores, const ShardSamples& first,
+                                           std::span<const std::optional<NucleusStart>> starts,
+                                           std::span<const int32_t> order, StepOutput& out) {
+  const int64_t rows = scores.dim(0);
+  const HeadShard shard = head_shard(scores.dim(1));
+  NucleusSearch search(head_sampling_, starts);
+  while (!search.done()) {
+    const std::vector<int64_t> queries = search.Queries();
+    const std::vector<float> scales = search.Scales();
+    ASSIGN_OR_RETURN(const Tensor queries_on_device, Upload(kSearchQueries, DType::kI64, rows, 2, queries.data()));
+    ASSIGN_OR_RETURN(const Tensor scales_on_device, Upload(kSearchScales, DType::kF32, rows, 2, scales.data()));
+    ASSIGN_OR_RETURN(const Tensor histograms, model_.Scratch(kHistograms, DType::kF32, rows, 512));
+    backend_.KeyHistogram(scores, shard.valid, shard.begin, queries_on_device, scales_on_device, histograms);
+    ASSIGN_OR_RETURN(const std::vector<float> all, ShardResults(histograms, kGatheredHistograms, /*to_host=*/true));
+    RETURN_IF_ERROR(search.Absorb(all, first.num_shards));
   }
-  return decided;
+  // Only the kept tokens race again; a row not searched keeps its row (threshold 0).
+  const std::vector<int64_t> thresholds = search.Thresholds();
+  ASSIGN_OR_RETURN(const Tensor thresholds_on_device, Upload(kMaskThresholds, DType::kI64, rows, 1, thresholds.data()));
+  backend_.MaskLogits(scores, shard.valid, shard.begin, thresholds_on_device.View({rows}));
+  ASSIGN_OR_RETURN(Tensor race_params, model_.Scratch(kRaceParams, DType::kI64, rows, 2));
+  ASSIGN_OR_RETURN(Tensor temperature, model_.Scratch(kTemperatures, DType::kF32, rows, 1));
+  ASSIGN_OR_RETURN(Tensor races, model_.Scratch(kRaces, DType::kF32, rows, 4));
+  backend_.SampleRows(scores, shard.valid, shard.begin, race_params, temperature.View({rows}), races);
+  ASSIGN_OR_RETURN(const std::vector<float> masked, ShardResults(races, kGatheredRaces, /*to_host=*/true));
+  if (comm_.rank() != 0) return absl::OkStatus();
+  for (int64_t g = 0; g < rows; ++g) {
+    if (!starts[static_cast<size_t>(g)].has_value()) continue;
+    out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])] =
+        MergeMaskedRace(first, masked, static_cast<int32_t>(g), head_sampling_[static_cast<size_t>(g)]);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<float>> ParallelForward::GatherLogits(const Tensor& logits, std::span<const int32_t> order) {

@@ -17,6 +17,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -25,6 +27,7 @@
 #include "engine/comm/communicator.h"
 #include "engine/parallel/parallel_config.h"
 #include "engine/parallel/rank_step.h"
+#include "engine/sampling/shard_sample.h"
 #include "models/llama_model.h"
 
 namespace tspserve {
@@ -71,18 +74,29 @@ class ParallelForward {
   // hidden [R, H], the same on every rank; `order[g]` is the plan-order row of hidden row g
   // (empty: already in plan order).
   absl::StatusOr<StepOutput> LmHead(const Tensor& hidden, std::span<const int32_t> order);
-  // Every shard's SampleRows results [S * R, 4] and, when k > 0, its k TopCandidates [S * R, 2k]
-  // (shard-major; S = count), from logits [R, shard_cols] fp32 of this rank's vocabulary shard
-  // with the step's penalties applied to a copy.
-  struct RaceResults {
-    Tensor races;
-    Tensor candidates;
-    int32_t count = 1;
+  // The columns of this rank's vocabulary shard that are tokens ([0, valid)), the first being
+  // token `begin`.
+  struct HeadShard {
+    int64_t begin = 0;
+    int64_t valid = 0;
   };
-  absl::StatusOr<RaceResults> RaceShards(const Tensor& logits, int32_t k);
-  // logits as above -> rank 0: out.sampled in plan order, merged from RaceShards on the host. True when every row was decided; every rank returns the same (it decides whether the
-  // full logits follow, a collective).
-  absl::StatusOr<bool> SampleOnDevices(const Tensor& logits, std::span<const int32_t> order, StepOutput& out);
+  HeadShard head_shard(int64_t shard_cols) const;
+  // Uploads `rows` x `cols` host values into scratch slot `slot` (the stream is idle: the host
+  // waits for it).
+  absl::StatusOr<Tensor> Upload(int slot, DType dtype, int64_t rows, int64_t cols, const void* host);
+  // Every shard's `local` [R, C] F32, shard-major [S][R][C] (all-gathered into scratch slot
+  // `gathered_slot` when the head is sharded); on the host when `to_host`, else empty.
+  absl::StatusOr<std::vector<float>> ShardResults(const Tensor& local, int gathered_slot, bool to_host);
+  // logits [R, shard_cols] fp32 of this rank's vocabulary shard -> rank 0: out.sampled in plan
+  // order. The step's penalties apply to a copy (scores); each shard races and lists its
+  // candidates, the host merges them (MergeShardSamples), and rows whose top-p or min-p set
+  // reaches past the candidates are searched for (SearchNuclei).
+  absl::Status SampleOnDevices(const Tensor& logits, std::span<const int32_t> order, StepOutput& out);
+  // The nucleus search of the rows with starts[g] set (engine/sampling/nucleus_search.h), on
+  // every rank of the head: rounds of KeyHistogram over scores, then MaskLogits and the race again.
+  absl::Status SearchNuclei(const Tensor& scores, const ShardSamples& first,
+                            std::span<const std::optional<NucleusStart>> starts, std::span<const int32_t> order,
+                            StepOutput& out);
   // logits as above -> rank 0: [R, vocab_size] in plan order.
   absl::StatusOr<std::vector<float>> GatherLogits(const Tensor& logits, std::span<const int32_t> order);
   // Issues, deferred, the broadcast of rank `owner`'s attention shard of `layer` into shard buffer

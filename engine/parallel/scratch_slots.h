@@ -26,6 +26,9 @@ enum ScratchSlot : int {
   kCandidates, kGatheredCandidates,  // TopCandidates results [R, 2k] likewise
   kPenaltyEntries, kPenalties,     // PenalizeLogits' entries [E, 3] I32 and per-row penalties [R, 3]
   kPenalizedLogits,                // [R, shard_cols] the logits with penalties applied
+  kSearchQueries, kSearchScales,   // a nucleus search round's KeyHistogram queries [R, 2] I64, scales [R, 2]
+  kHistograms, kGatheredHistograms,  // its histograms [R, 512] of this rank's shard, of all
+  kMaskThresholds,                 // MaskLogits' thresholds [R] I64
   kNumScratchSlots
 };
 

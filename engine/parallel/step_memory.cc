@@ -93,10 +93,16 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
       RETURN_IF_ERROR(reserve(kGatheredRaces, DType::kF32, shards * logit_rows, 4));
       if (k > 0) RETURN_IF_ERROR(reserve(kGatheredCandidates, DType::kF32, shards * logit_rows, 2 * k));
     }
-    if (!MayNeedFullRows(step.sampling)) return absl::OkStatus();
+    if (MayNeedNucleusSearch(step.sampling)) {
+      RETURN_IF_ERROR(reserve(kSearchQueries, DType::kI64, logit_rows, 2));
+      RETURN_IF_ERROR(reserve(kSearchScales, DType::kF32, logit_rows, 2));
+      RETURN_IF_ERROR(reserve(kHistograms, DType::kF32, logit_rows, 512));
+      if (shards > 1) RETURN_IF_ERROR(reserve(kGatheredHistograms, DType::kF32, shards * logit_rows, 512));
+      RETURN_IF_ERROR(reserve(kMaskThresholds, DType::kI64, logit_rows, 1));
+    }
+    return absl::OkStatus();
   }
-  // The full rows (also after sampling on the devices when a top-p or min-p set reaches past the
-  // candidates).
+  // The full rows, for steps that do not sample on the devices.
   if (shards > 1) RETURN_IF_ERROR(reserve(kGatheredLogits, DType::kF32, shards * logit_rows, shard_cols));
   return absl::OkStatus();
 }

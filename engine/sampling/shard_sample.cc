@@ -110,6 +110,31 @@ std::optional<size_t> KeptCount(const MergedCandidates& merged, const RowSamplin
   return kept;
 }
 
+// Each shard's race winner of row `row` (races [num_shards][rows][4], as SampleRows writes them).
+void EnterShardWinners(std::span<const float> races, int32_t num_shards, int32_t rows, int32_t row, RaceLeader& race) {
+  for (int32_t s = 0; s < num_shards; ++s) {
+    const float* winner = races.data() + (static_cast<size_t>(s) * rows + row) * 4;
+    if (winner[1] >= 0) race.Enter(winner[0], static_cast<int64_t>(winner[1]));
+  }
+}
+
+// The sampled token of a finished race, its logprob against the log-sum-exp `lse`, and the row's
+// top logprobs from the merged candidates.
+absl::StatusOr<SampledToken> Sampled(const RaceLeader& race, double lse, const MergedCandidates& merged,
+                                     const RowSampling& p) {
+  if (race.id() < 0 || !std::isfinite(race.logit())) {
+    return absl::InvalidArgumentError(absl::StrCat("the sampled token's logit is ", race.logit()));
+  }
+  SampledToken sampled;
+  sampled.token = static_cast<int32_t>(race.id());
+  sampled.logprob = static_cast<float>(race.logit() - lse);
+  const size_t alternatives = std::min(merged.sorted.size(), static_cast<size_t>(p.num_logprobs));
+  for (size_t i = 0; i < alternatives; ++i) {
+    sampled.top_logprobs.emplace_back(merged.sorted[i].id, static_cast<float>(merged.sorted[i].logit - lse));
+  }
+  return sampled;
+}
+
 }  // namespace
 
 std::optional<RowSampling> RowSampling::ForDevices(const SamplingParams& params, int32_t vocab_size,
@@ -130,7 +155,7 @@ std::optional<RowSampling> RowSampling::ForDevices(const SamplingParams& params,
   return row;
 }
 
-bool MayNeedFullRows(std::span<const RowSampling> rows) {
+bool MayNeedNucleusSearch(std::span<const RowSampling> rows) {
   return std::any_of(rows.begin(), rows.end(), MayReachPastCandidates);
 }
 
@@ -161,23 +186,29 @@ absl::StatusOr<std::optional<SampledToken>> MergeShardSamples(const ShardSamples
     const std::optional<size_t> kept = KeptCount(merged, p, CombinedLogSumExp(in, row, 3));
     if (!kept.has_value()) return std::nullopt;
     for (size_t i = 0; i < *kept; ++i) race.Enter(merged.sorted[i].logit, merged.sorted[i].id);
-  } else {  // each shard's winner
-    for (int32_t s = 0; s < in.num_shards; ++s) {
-      const float* winner = in.races.data() + (static_cast<size_t>(s) * in.rows + row) * 4;
-      if (winner[1] >= 0) race.Enter(winner[0], static_cast<int64_t>(winner[1]));
-    }
+  } else {
+    EnterShardWinners(in.races, in.num_shards, in.rows, row, race);
   }
-  if (race.id() < 0 || !std::isfinite(race.logit())) {
-    return absl::InvalidArgumentError(absl::StrCat("the sampled token's logit is ", race.logit()));
+  return Sampled(race, lse, merged, p);
+}
+
+NucleusStart StartOfNucleus(const ShardSamples& in, int32_t row, const RowSampling& p) {
+  const MergedCandidates merged = MergeCandidates(in, row);
+  NucleusStart start;
+  start.max_logit = merged.sorted.empty() ? 0.0f : merged.sorted.front().logit;
+  if (p.top_p < 1.0f) {  // as KeptCount's target
+    start.target = p.top_p * std::exp(CombinedLogSumExp(in, row, 3) - start.max_logit / p.temperature);
   }
-  SampledToken sampled;
-  sampled.token = static_cast<int32_t>(race.id());
-  sampled.logprob = static_cast<float>(race.logit() - lse);
-  const size_t alternatives = std::min(merged.sorted.size(), static_cast<size_t>(p.num_logprobs));
-  for (size_t i = 0; i < alternatives; ++i) {
-    sampled.top_logprobs.emplace_back(merged.sorted[i].id, static_cast<float>(merged.sorted[i].logit - lse));
-  }
-  return sampled;
+  return start;
+}
+
+absl::StatusOr<SampledToken> MergeMaskedRace(const ShardSamples& first, std::span<const float> masked, int32_t row,
+                                             const RowSampling& p) {
+  const double lse = CombinedLogSumExp(first, row, 2);
+  if (!std::isfinite(lse)) return absl::InvalidArgumentError(absl::StrCat("the logits are not finite (log-sum-exp ", lse, ")"));
+  RaceLeader race(p.temperature, p.seed, p.step);
+  EnterShardWinners(masked, first.num_shards, first.rows, row, race);
+  return Sampled(race, lse, p.num_logprobs > 0 ? MergeCandidates(first, row) : MergedCandidates(), p);
 }
 
 }  // namespace tspserve

@@ -2,8 +2,9 @@
 // (Backend::SampleRows) and, where a row truncates or asks for logprobs, lists its most likely
 // columns (Backend::TopCandidates); the host merges these few numbers per shard into the token.
 // The merge reproduces Sampler::Sample (same race, same truncations) without the logits ever
-// leaving the devices, except for a top-p or min-p set that reaches past the candidates: then the
-// row is left undecided and its full logits come back.
+// leaving the devices. A top-p or min-p set that reaches past the candidates leaves its row
+// undecided after this first round: the devices then find the set's last token
+// (engine/sampling/nucleus_search.h), mask the rest and race again (MergeMaskedRace).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,7 @@
 namespace tspserve {
 
 // Candidates each shard lists for a row that truncates with top-p or min-p only; a nucleus of more
-// tokens than the shards list together falls back to the full row.
+// tokens than the shards list together is searched for on the devices (nucleus_search.h).
 inline constexpr int32_t kNucleusCandidates = 256;
 // Most candidates a shard lists (Backend::TopCandidates' k); top-k beyond it samples on the host.
 inline constexpr int32_t kMaxCandidates = 1024;
@@ -64,14 +65,30 @@ struct ShardSamples {
 int32_t CandidatesPerShard(std::span<const RowSampling> rows);
 
 // True when some row's top-p or min-p set (without top-k) may reach past the candidates, so that
-// the step may have to gather full rows after all.
-bool MayNeedFullRows(std::span<const RowSampling> rows);
+// the step may have to search for it on the devices.
+bool MayNeedNucleusSearch(std::span<const RowSampling> rows);
 
 // The token of gathered row `row` sampled with `params` (its logprob is of the penalized logits
-// where penalties applied); nullopt when its top-p or min-p set reaches past the listed candidates (only where MayNeedFullRows; the caller samples it from the
-// full row instead). InvalidArgument when the row's logits are not finite; InternalError when the
-// shards listed fewer candidates than the row needs.
+// where penalties applied); nullopt when its top-p or min-p set reaches past the listed
+// candidates (only where MayNeedNucleusSearch). InvalidArgument when the row's logits are not
+// finite; InternalError when the shards listed fewer candidates than the row needs.
 absl::StatusOr<std::optional<SampledToken>> MergeShardSamples(const ShardSamples& samples, int32_t row,
                                                               const RowSampling& params);
+
+// Where the search for a row's wide top-p or min-p set starts: the vocabulary's largest logit, and
+// the top-p target mass in units of that logit's weight (weights exp((logit - max_logit) / T), as
+// Sampler weighs them; 0 when the row has no top-p).
+struct NucleusStart {
+  float max_logit = 0.0f;
+  double target = 0.0;
+};
+NucleusStart StartOfNucleus(const ShardSamples& samples, int32_t row, const RowSampling& params);
+
+// The token of a row whose kept set the devices left unmasked (Backend::MaskLogits at the
+// search's threshold) and raced again: `masked` holds that race's results, [num_shards][rows][4]
+// as Backend::SampleRows writes them. The logprob and top logprobs are of the first round's
+// (unmasked) logits, as MergeShardSamples gives them.
+absl::StatusOr<SampledToken> MergeMaskedRace(const ShardSamples& first, std::span<const float> masked, int32_t row,
+                                             const RowSampling& params);
 
 }  // namespace tspserve

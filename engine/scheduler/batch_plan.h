@@ -43,12 +43,10 @@ struct BatchPlan {
 // What the executor returns for the logit rows of the entries that wanted them, in plan order.
 struct StepOutput {
   int64_t vocab_size = 0;
-  // [num_logit_rows] when the plan sampled on the devices: each row's token; nullopt for a row
-  // the devices could not decide (its top-p or min-p set reached past the candidates), which the
-  // host samples from `logits`; an error for a row whose logits were not finite.
-  std::vector<absl::StatusOr<std::optional<SampledToken>>> sampled;
-  // [num_logit_rows, vocab_size] when the plan did not sample on the devices or left a row
-  // undecided; empty otherwise.
+  // [num_logit_rows] when the plan sampled on the devices: each row's token, or an error for a row
+  // whose logits were not finite.
+  std::vector<absl::StatusOr<SampledToken>> sampled;
+  // [num_logit_rows, vocab_size] when the plan did not sample on the devices; empty otherwise.
   std::vector<float> logits;
   std::vector<int32_t> logit_index;  // per plan entry: its (first) logit row, or -1
 };

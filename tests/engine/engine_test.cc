@@ -199,7 +199,8 @@ TEST_F(EngineTest, PromptLogitsMatchesTheLastStepOfGeneration) {
 // Requests are sampled on the devices (no logits to the host), penalties included; a request
 // asking for logprobs with a penalty in the same batch sends every row through the full-row
 // Sampler instead. Both draw the same race, so seeded requests get the same tokens either way.
-// MixedBatch with seeded sampling: greedy, top-p, top-k with logprobs, min-p with penalties.
+// MixedBatch with seeded sampling: greedy, top-p, top-k with logprobs, min-p with penalties, and
+// top-p and min-p sets wider than the candidates (searched for on the devices).
 std::vector<GenerateRequest> SampledBatch(std::vector<GenerateRequest> batch) {
   batch[1].sampling.temperature = 0.8f;
   batch[1].sampling.top_p = 0.9f;
@@ -210,6 +211,14 @@ std::vector<GenerateRequest> SampledBatch(std::vector<GenerateRequest> batch) {
   batch[3].sampling.min_p = 0.05f;
   batch[3].sampling.repetition_penalty = 1.3f;
   batch[3].sampling.frequency_penalty = 0.2f;
+  for (int wide = 0; wide < 2; ++wide) {
+    batch.push_back(batch[static_cast<size_t>(2 * wide)]);
+    batch.back().sampling = SamplingParams();
+    batch.back().sampling.temperature = 5.0f;
+  }
+  batch[4].sampling.top_p = 0.99f;
+  batch[5].sampling.min_p = 0.001f;
+  batch[5].sampling.num_logprobs = 2;
   for (size_t i = 0; i < batch.size(); ++i) batch[i].sampling.seed = 100 + i;
   return batch;
 }

@@ -82,6 +82,16 @@ void CpuBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t
   cpu::TopCandidates(logits, valid_cols, id_offset, out);
 }
 
+void CpuBackend::KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                              const Tensor& queries, const Tensor& scales, const Tensor& out) {
+  cpu::KeyHistogram(logits, valid_cols, id_offset, queries, scales, out);
+}
+
+void CpuBackend::MaskLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                            const Tensor& thresholds) {
+  cpu::MaskLogits(logits, valid_cols, id_offset, thresholds);
+}
+
 void CpuBackend::Copy(const Tensor& dst, const Tensor& src) { cpu::Copy(dst, src); }
 
 void CpuBackend::CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) {

@@ -46,6 +46,9 @@ class CpuBackend final : public Backend {
                       const Tensor& penalties) override;
   void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                      const Tensor& out) override;
+  void KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& queries,
+                    const Tensor& scales, const Tensor& out) override;
+  void MaskLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& thresholds) override;
   void Copy(const Tensor& dst, const Tensor& src) override;
   void CombineAttention(const Tensor& partials, const Tensor& lse, const Tensor& out) override;
   void GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) override;

@@ -8,6 +8,7 @@
 
 #include "engine/backend/cpu/cpu_views.h"
 #include "engine/common/race_key.h"
+#include "engine/common/rank_key.h"
 
 namespace tspserve::cpu {
 namespace {
@@ -98,6 +99,49 @@ void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset, 
     for (int64_t i = 0; i < k; ++i) {
       o[2 * i] = i < kept ? row[columns[static_cast<size_t>(i)]] : kNegInf;
       o[2 * i + 1] = i < kept ? static_cast<float>(id_offset + columns[static_cast<size_t>(i)]) : -1.0f;
+    }
+  }
+}
+
+void KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& queries,
+                  const Tensor& scales, const Tensor& out) {
+  const RowView<float> in = F32Rows(logits, "KeyHistogram logits");
+  const RowView<float> result = F32Rows(out, "KeyHistogram out");
+  CHECK(result.rows == in.rows && result.cols == 512) << "KeyHistogram out must be [rows, 512]";
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "KeyHistogram valid_cols " << valid_cols;
+  const int64_t* query = Vector<int64_t>(queries.View({queries.numel()}), DType::kI64, 2 * in.rows, "KeyHistogram queries");
+  const float* scale = F32Vector(scales.View({scales.numel()}), 2 * in.rows, "KeyHistogram scales");
+  for (int64_t r = 0; r < in.rows; ++r) {
+    float* o = result.row(r);
+    std::fill_n(o, 512, 0.0f);
+    const uint64_t prefix = static_cast<uint64_t>(query[2 * r]);
+    const int64_t shift = query[2 * r + 1];
+    if (shift < 0) continue;
+    CHECK(shift <= 56 && shift % 8 == 0) << "KeyHistogram shift " << shift;
+    const double m = scale[2 * r], t = scale[2 * r + 1];
+    std::vector<double> mass(256, 0.0);
+    const float* row = in.row(r);
+    for (int64_t c = 0; c < valid_cols; ++c) {
+      if (row[c] == kNegInf) continue;
+      const uint64_t key = RankKey(row[c], id_offset + c);
+      if (shift < 56 && (key >> (shift + 8)) != (prefix >> (shift + 8))) continue;
+      const size_t digit = static_cast<size_t>((key >> shift) & 255);
+      o[digit] += 1.0f;
+      mass[digit] += std::exp((static_cast<double>(row[c]) - m) / t);
+    }
+    for (size_t b = 0; b < 256; ++b) o[256 + b] = static_cast<float>(mass[b]);
+  }
+}
+
+void MaskLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& thresholds) {
+  const RowView<float> rows = F32Rows(logits, "MaskLogits logits");
+  CHECK(valid_cols >= 0 && valid_cols <= rows.cols) << "MaskLogits valid_cols " << valid_cols;
+  const int64_t* threshold = Vector<int64_t>(thresholds, DType::kI64, rows.rows, "MaskLogits thresholds");
+  for (int64_t r = 0; r < rows.rows; ++r) {
+    float* row = rows.row(r);
+    const uint64_t keep_from = static_cast<uint64_t>(threshold[r]);
+    for (int64_t c = 0; c < valid_cols; ++c) {
+      if (RankKey(row[c], id_offset + c) < keep_from) row[c] = kNegInf;
     }
   }
 }

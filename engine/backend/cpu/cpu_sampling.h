@@ -1,5 +1,5 @@
-// The sampling ops on the CPU (Backend::SampleRows, Backend::TopCandidates): the reference the
-// CUDA kernels are tested against.
+// The sampling ops on the CPU (Backend::SampleRows, PenalizeLogits, TopCandidates, KeyHistogram,
+// MaskLogits): the reference the CUDA kernels are tested against.
 #pragma once
 
 #include <cstdint>
@@ -19,5 +19,13 @@ void PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
 
 // Backend::TopCandidates. logits F32 [R, C] (row-strided); out F32 [R, 2k].
 void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& out);
+
+// Backend::KeyHistogram. logits F32 [R, C] (row-strided); queries I64 [R, 2]; scales F32 [R, 2];
+// out F32 [R, 512].
+void KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& queries,
+                  const Tensor& scales, const Tensor& out);
+
+// Backend::MaskLogits. logits F32 [R, C] (row-strided); thresholds I64 [R].
+void MaskLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const Tensor& thresholds);
 
 }  // namespace tspserve::cpu

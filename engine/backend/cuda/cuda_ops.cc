@@ -11,6 +11,7 @@
 #include "kernels/embedding.h"
 #include "kernels/fill_random.h"
 #include "kernels/matmul_fallback.h"
+#include "kernels/nucleus.h"
 #include "kernels/penalize_logits.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
@@ -237,6 +238,45 @@ void CudaBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_
   args.out = result.data;
   DeviceGuard guard(device_);
   CUDA_CHECK(kernels::LaunchTopCandidates(args, cuda_stream()));
+}
+
+void CudaBackend::KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                               const Tensor& queries, const Tensor& scales, const Tensor& out) {
+  const auto in = cuda::F32Rows(logits, "KeyHistogram logits");
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "KeyHistogram valid_cols " << valid_cols;
+  CheckContiguousMatrix(queries, DType::kI64, in.rows, 2, "KeyHistogram queries");
+  CheckContiguousMatrix(scales, DType::kF32, in.rows, 2, "KeyHistogram scales");
+  CheckContiguousMatrix(out, DType::kF32, in.rows, kernels::kKeyHistogramWidth, "KeyHistogram out");
+  if (in.rows == 0) return;
+  kernels::KeyHistogramArgs args;
+  args.logits = in.data;
+  args.row_stride = in.row_stride;
+  args.rows = in.rows;
+  args.valid_cols = valid_cols;
+  args.id_offset = id_offset;
+  args.queries = queries.data_as<const int64_t>();
+  args.scales = scales.data_as<const float>();
+  args.out = out.data_as<float>();
+  DeviceGuard guard(device_);
+  CUDA_CHECK(kernels::LaunchKeyHistogram(args, cuda_stream()));
+}
+
+void CudaBackend::MaskLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                             const Tensor& thresholds) {
+  const auto in = cuda::F32Rows(logits, "MaskLogits logits");
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "MaskLogits valid_cols " << valid_cols;
+  const auto* keep_from =
+      cuda::Vector<const int64_t>(thresholds, DType::kI64, in.rows, "MaskLogits thresholds");
+  if (in.rows == 0 || valid_cols == 0) return;
+  kernels::MaskLogitsArgs args;
+  args.logits = in.data;
+  args.row_stride = in.row_stride;
+  args.rows = in.rows;
+  args.valid_cols = valid_cols;
+  args.id_offset = id_offset;
+  args.thresholds = keep_from;
+  DeviceGuard guard(device_);
+  CUDA_CHECK(kernels::LaunchMaskLogits(args, cuda_stream()));
 }
 
 void CudaBackend::SiluMul(const Tensor& gate_up, const Tensor& out) {

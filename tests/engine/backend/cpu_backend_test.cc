@@ -8,11 +8,13 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <ostream>
 #include <random>
 #include <vector>
 
 #include "engine/common/race_key.h"
+#include "engine/common/rank_key.h"
 
 namespace tspserve {
 namespace {
@@ -568,6 +570,43 @@ TEST_F(CpuBackendTest, TopCandidatesOrdersByLogitThenIdAndPads) {
   const std::vector<float> want8 = {3.0f, 1.0f, 3.0f, 3.0f, 1.0f, 0.0f, 0.0f, 4.0f,
                                     -0.0f, 5.0f, -kInf, 2.0f, -kInf, -1.0f, -kInf, -1.0f};
   EXPECT_EQ(top8, want8);  // past the 6 valid columns: (-inf, -1)
+}
+
+TEST_F(CpuBackendTest, KeyHistogramCountsAndWeighsTheDigitsUnderAPrefix) {
+  // Rows of 5 valid columns inside rows of 6; tokens 20..24.
+  std::vector<float> logits = {1.0f, 1.0f, 2.0f, -kInf, 0.0f, kNaN, 1.0f, 1.0f, 2.0f, -kInf, 0.0f, kNaN};
+  std::vector<int64_t> queries = {0, 56, static_cast<int64_t>(RankKey(1.0f, 21)), 0};
+  std::vector<float> scales = {2.0f, 0.5f, 2.0f, 0.5f};
+  std::vector<float> out(2 * 512, kNaN);
+  backend_->KeyHistogram(F32(logits, {2, 6}), 5, 20,
+                         Tensor(queries.data(), DType::kI64, {2, 2}), F32(scales, {2, 2}), F32(out, {2, 512}));
+  // Top bytes: 1.0 -> 0xBF, 2.0 -> 0xC0, 0.0 -> 0x80; -inf counts nowhere.
+  EXPECT_EQ(out[0xBF], 2.0f);
+  EXPECT_EQ(out[0xC0], 1.0f);
+  EXPECT_EQ(out[0x80], 1.0f);
+  EXPECT_FLOAT_EQ(out[256 + 0xBF], 2.0f * std::exp(-2.0f));  // exp((1 - 2) / 0.5) each
+  EXPECT_FLOAT_EQ(out[256 + 0xC0], 1.0f);
+  EXPECT_FLOAT_EQ(out[256 + 0x80], std::exp(-4.0f));
+  float total = 0;
+  for (int b = 0; b < 256; ++b) total += out[b];
+  EXPECT_EQ(total, 4.0f);
+  // The lowest byte of the keys that agree with token 21's above it: tokens 20 and 21 (logit 1.0;
+  // 0xFFFFFFFF - id ends in 0xEB and 0xEA).
+  const std::vector<float> second(out.begin() + 512, out.end());
+  EXPECT_EQ(second[0xEA], 1.0f);
+  EXPECT_EQ(second[0xEB], 1.0f);
+  EXPECT_EQ(std::accumulate(second.begin(), second.begin() + 256, 0.0f), 2.0f);
+}
+
+TEST_F(CpuBackendTest, MaskLogitsKeepsTheKeysFromTheThresholdUp) {
+  std::vector<float> logits = {1.0f, 1.0f, 2.0f, 0.5f, 1.0f, 7.0f,
+                               1.0f, 1.0f, 2.0f, 0.5f, 1.0f, 7.0f};
+  std::vector<int64_t> thresholds = {static_cast<int64_t>(RankKey(1.0f, 1)), 0};
+  backend_->MaskLogits(F32(logits, {2, 6}), 5, 0, Tensor(thresholds.data(), DType::kI64, {2}));
+  // Row 0 keeps 2.0 and the 1.0s of ids 0 and 1 (lower ids first); the padding stays.
+  const std::vector<float> want = {1.0f, 1.0f, 2.0f, -kInf, -kInf, 7.0f,
+                                   1.0f, 1.0f, 2.0f, 0.5f, 1.0f, 7.0f};
+  EXPECT_EQ(logits, want);
 }
 
 }  // namespace

@@ -15,83 +15,15 @@
 
 #include "engine/backend/backend.h"
 #include "engine/sampling/penalties.h"
+#include "tests/engine/sampling/sharded_run.h"
 
 namespace tspserve {
 namespace {
 
-// The per-shard results of `logits` [rows, vocab] split into `shards` column ranges of
-// ceil(vocab / shards) columns (the last one padded), as the LM head's shards produce them.
-struct ShardedRun {
-  std::vector<float> races, candidates;
-  ShardSamples samples;
-};
-
-// `entries` (penalties and bans, PenaltyEntry::row indexing `params`) apply to each shard first.
-ShardedRun RunShards(Backend& backend, const std::vector<float>& logits, int32_t rows, int32_t vocab,
-                     int32_t shards, std::span<const RowSampling> params,
-                     std::span<const PenaltyEntry> entries = {}) {
-  const int32_t shard_cols = (vocab + shards - 1) / shards;
-  int32_t k = 0;
-  for (const RowSampling& p : params) k = std::max(k, p.candidates());
-  ShardedRun run;
-  run.races.resize(static_cast<size_t>(shards) * rows * 4);
-  run.candidates.resize(static_cast<size_t>(shards) * rows * 2 * k);
-  std::vector<int64_t> races;
-  std::vector<float> temperatures;
-  std::vector<float> penalties;
-  for (const RowSampling& p : params) {
-    races.push_back(static_cast<int64_t>(p.seed));
-    races.push_back(static_cast<int64_t>(p.step));
-    temperatures.push_back(p.temperature);
-    penalties.insert(penalties.end(), {p.repetition_penalty, p.frequency_penalty, p.presence_penalty});
-  }
-  std::vector<int32_t> flat_entries;
-  for (const PenaltyEntry& e : entries) flat_entries.insert(flat_entries.end(), {e.row, e.id, e.count});
-  for (int32_t s = 0; s < shards; ++s) {
-    const int32_t begin = s * shard_cols, valid = std::clamp(vocab - begin, 0, shard_cols);
-    std::vector<float> shard(static_cast<size_t>(rows) * shard_cols, std::nanf(""));  // padding
-    for (int32_t r = 0; r < rows; ++r) {
-      std::copy_n(logits.begin() + r * vocab + begin, valid, shard.begin() + r * shard_cols);
-    }
-    const Tensor shard_logits(shard.data(), DType::kF32, {rows, shard_cols});
-    backend.PenalizeLogits(shard_logits, valid, begin,
-                           Tensor(flat_entries.data(), DType::kI32, {static_cast<int64_t>(entries.size()), 3}),
-                           Tensor(penalties.data(), DType::kF32, {rows, 3}));
-    backend.SampleRows(shard_logits, valid, begin, Tensor(races.data(), DType::kI64, {rows, 2}),
-                       Tensor(temperatures.data(), DType::kF32, {rows}),
-                       Tensor(run.races.data() + s * rows * 4, DType::kF32, {rows, 4}));
-    if (k > 0) {
-      backend.TopCandidates(shard_logits, valid, begin,
-                            Tensor(run.candidates.data() + static_cast<size_t>(s) * rows * 2 * k, DType::kF32, {rows, 2 * k}));
-    }
-  }
-  run.samples = {shards, rows, k, run.races, run.candidates};
-  return run;
-}
-
-SamplingParams ToParams(const RowSampling& row) {
-  SamplingParams p;
-  p.repetition_penalty = row.repetition_penalty;
-  p.frequency_penalty = row.frequency_penalty;
-  p.presence_penalty = row.presence_penalty;
-  p.temperature = row.temperature;
-  p.top_k = row.top_k;
-  p.top_p = row.top_p;
-  p.min_p = row.min_p;
-  p.num_logprobs = row.num_logprobs;
-  p.seed = row.seed;
-  return p;
-}
-
-// Sampler::Sample over the whole row; `output` has row.step tokens.
-SampledToken HostSample(const RowSampling& row, std::span<const float> logits, int32_t vocab,
-                        std::span<const int32_t> prompt, std::span<const int32_t> output) {
-  absl::StatusOr<Sampler> sampler = Sampler::Create(ToParams(row), vocab);
-  EXPECT_TRUE(sampler.ok()) << sampler.status();
-  absl::StatusOr<SampledToken> token = sampler->Sample(logits, prompt, output);
-  EXPECT_TRUE(token.ok()) << token.status();
-  return *token;
-}
+using testing_support::HostSample;
+using testing_support::RunShards;
+using testing_support::SampleOnShards;
+using testing_support::ShardedRun;
 
 class ShardSampleTest : public ::testing::Test {
  protected:
@@ -99,7 +31,7 @@ class ShardSampleTest : public ::testing::Test {
   std::mt19937 rng_{2024};
 };
 
-TEST_F(ShardSampleTest, EveryDecidedRowIsTheHostSamplersToken) {
+TEST_F(ShardSampleTest, EveryRowIsTheHostSamplersToken) {
   struct Settings {
     float temperature;
     int32_t top_k;
@@ -113,8 +45,11 @@ TEST_F(ShardSampleTest, EveryDecidedRowIsTheHostSamplersToken) {
       {1.0f, 0, 0.9f, 0.0f, 0},  {0.6f, 0, 0.5f, 0.0f, 1}, {1.0f, 0, 1.0f, 0.05f, 0},
       {0.8f, 0, 0.95f, 0.1f, 0}, {1.0f, 3, 1.0f, 0.2f, 4}, {2.0f, 1, 1.0f, 0.0f, 0},
       {0.0f, 0, 1.0f, 0.0f, 0, 1.5f},  {1.0f, 0, 0.9f, 0.0f, 0, 1.2f, 0.4f, 0.3f},
-      {0.7f, 10, 1.0f, 0.0f, 0, 1.0f, -0.5f, 1.0f}};
-  int decided = 0, total = 0;
+      {0.7f, 10, 1.0f, 0.0f, 0, 1.0f, -0.5f, 1.0f},
+      // Sets wider than the candidates, searched for on the shards:
+      {4.0f, 0, 0.99f, 0.0f, 0}, {3.0f, 0, 1.0f, 0.001f, 2}, {6.0f, 0, 0.97f, 0.0005f, 0, 1.3f, 0.2f, 0.1f},
+      {8.0f, 0, 0.5f, 0.0f, 1}};
+  int searched = 0, total = 0;
   for (const int32_t vocab : {1, 37, 1237, 5000}) {
     for (const int32_t shards : {1, 2, 3, 4}) {
       const int32_t rows = static_cast<int32_t>(settings.size());
@@ -146,18 +81,19 @@ TEST_F(ShardSampleTest, EveryDecidedRowIsTheHostSamplersToken) {
         for (int32_t& id : outputs.back()) id = token(rng_);
         AppendPenaltyEntries(p, DistinctSorted(prompts.back()), outputs.back(), {}, r, entries);
       }
-      const ShardedRun run = RunShards(*backend_, logits, rows, vocab, shards, params, entries);
+      ShardedRun run = RunShards(*backend_, logits, rows, vocab, shards, params, entries);
+      const std::vector<absl::StatusOr<SampledToken>> tokens = SampleOnShards(*backend_, run, params);
       for (int32_t r = 0; r < rows; ++r) {
         SCOPED_TRACE(::testing::Message() << "vocab " << vocab << ", " << shards << " shards, row " << r);
         const RowSampling& p = params[static_cast<size_t>(r)];
         absl::StatusOr<std::optional<SampledToken>> merged = MergeShardSamples(run.samples, r, p);
         ASSERT_TRUE(merged.ok()) << merged.status();
         ++total;
-        if (!merged->has_value()) continue;
-        ++decided;
+        if (!merged->has_value()) ++searched;
         const SampledToken want = HostSample(p, std::span<const float>(logits).subspan(static_cast<size_t>(r) * vocab, vocab),
                                              vocab, prompts[static_cast<size_t>(r)], outputs[static_cast<size_t>(r)]);
-        const SampledToken& got = **merged;
+        ASSERT_TRUE(tokens[static_cast<size_t>(r)].ok()) << tokens[static_cast<size_t>(r)].status();
+        const SampledToken& got = *tokens[static_cast<size_t>(r)];
         EXPECT_EQ(got.token, want.token);
         if (p.penalized()) continue;  // its logprob is of the penalized logits, and never asked for
         EXPECT_NEAR(got.logprob, want.logprob, 1e-5);
@@ -169,29 +105,51 @@ TEST_F(ShardSampleTest, EveryDecidedRowIsTheHostSamplersToken) {
       }
     }
   }
-  EXPECT_GT(decided, total * 9 / 10) << decided << " of " << total << " rows decided on the devices";
+  // The first round decides most rows; the wide settings' rows of the larger vocabularies are
+  // searched for.
+  EXPECT_GT(searched, 12) << searched << " of " << total << " rows searched for";
+  EXPECT_LT(searched, total / 4) << searched << " of " << total << " rows searched for";
 }
 
-TEST_F(ShardSampleTest, ANucleusWiderThanTheCandidatesIsLeftToTheFullRow) {
-  constexpr int32_t kVocab = 4000, kShards = 2;
-  std::vector<float> flat(2 * kVocab);
+// Sets of thousands of tokens, with the last kept logit shared by tokens it does not keep (the
+// all-equal row keeps the first 10% of the ids), are searched for and sampled as the host does.
+TEST_F(ShardSampleTest, ANucleusWiderThanTheCandidatesIsSearchedFor) {
+  constexpr int32_t kVocab = 4000, kRows = 4;
+  std::vector<float> logits(kRows * kVocab);
   std::uniform_real_distribution<float> tiny(-0.01f, 0.01f);
-  for (float& x : flat) x = tiny(rng_);
-  SamplingParams nucleus;
-  nucleus.top_p = 0.9f;  // ~3600 nearly equal tokens
-  SamplingParams min_p;
-  min_p.min_p = 0.5f;  // every token passes
-  const std::vector<RowSampling> params = {*RowSampling::ForDevices(nucleus, kVocab, 1, 0),
-                                           *RowSampling::ForDevices(min_p, kVocab, 1, 0)};
-  const ShardedRun run = RunShards(*backend_, flat, 2, kVocab, kShards, params);
-  for (int32_t r = 0; r < 2; ++r) {
-    absl::StatusOr<std::optional<SampledToken>> merged = MergeShardSamples(run.samples, r, params[static_cast<size_t>(r)]);
-    ASSERT_TRUE(merged.ok()) << merged.status();
-    EXPECT_FALSE(merged->has_value()) << "row " << r;
+  std::uniform_int_distribution<int32_t> level(0, 3);
+  for (int32_t c = 0; c < kVocab; ++c) {
+    logits[c] = tiny(rng_);                                           // nearly equal
+    logits[kVocab + c] = tiny(rng_);
+    logits[2 * kVocab + c] = 0.5f;                                    // all equal
+    logits[3 * kVocab + c] = 0.25f * static_cast<float>(level(rng_));  // four levels of ties
   }
-  // With a vocabulary the candidates hold entirely, the same rows are decided.
-  const ShardedRun small = RunShards(*backend_, flat, 2, 200, 1, params);
-  EXPECT_TRUE(MergeShardSamples(small.samples, 0, params[0])->has_value());
+  const auto row = [](float top_p, float min_p, uint64_t seed) {
+    SamplingParams p;
+    p.top_p = top_p;
+    p.min_p = min_p;
+    return *RowSampling::ForDevices(p, kVocab, seed, seed % 5);
+  };
+  for (const int32_t shards : {1, 2, 3}) {
+    for (uint64_t seed = 1; seed <= 12; ++seed) {
+      SCOPED_TRACE(::testing::Message() << shards << " shards, seed " << seed);
+      const std::vector<RowSampling> params = {row(0.9f, 0.0f, seed), row(1.0f, 0.5f, seed), row(0.1f, 0.0f, seed),
+                                               row(0.6f, 0.0f, seed)};
+      ShardedRun run = RunShards(*backend_, logits, kRows, kVocab, shards, params);
+      const std::vector<absl::StatusOr<SampledToken>> tokens = SampleOnShards(*backend_, run, params);
+      for (int32_t r = 0; r < kRows; ++r) {
+        absl::StatusOr<std::optional<SampledToken>> merged = MergeShardSamples(run.samples, r, params[static_cast<size_t>(r)]);
+        ASSERT_TRUE(merged.ok()) << merged.status();
+        EXPECT_FALSE(merged->has_value()) << "row " << r << " was decided without the search";
+        const SampledToken want = HostSample(params[static_cast<size_t>(r)],
+                                             std::span<const float>(logits).subspan(static_cast<size_t>(r) * kVocab, kVocab),
+                                             kVocab, {}, std::vector<int32_t>(seed % 5));
+        ASSERT_TRUE(tokens[static_cast<size_t>(r)].ok()) << tokens[static_cast<size_t>(r)].status();
+        EXPECT_EQ(tokens[static_cast<size_t>(r)]->token, want.token) << "row " << r;
+        EXPECT_NEAR(tokens[static_cast<size_t>(r)]->logprob, want.logprob, 1e-5) << "row " << r;
+      }
+    }
+  }
 }
 
 TEST_F(ShardSampleTest, SettingsTheDevicesCannotSampleStayOnTheHost) {
@@ -221,7 +179,7 @@ TEST_F(ShardSampleTest, NonFiniteLogitsAreAnErrorOfTheRow) {
   const std::vector<RowSampling> params = {*RowSampling::ForDevices(p, 4, 3, 0)};
   const ShardedRun run = RunShards(*backend_, logits, 1, 4, 2, params);
   EXPECT_EQ(MergeShardSamples(run.samples, 0, params[0]).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_FALSE(MayNeedFullRows(params));
+  EXPECT_FALSE(MayNeedNucleusSearch(params));
 }
 
 }  // namespace

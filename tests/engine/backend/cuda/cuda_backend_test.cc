@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <numeric>
 #include <ostream>
@@ -19,6 +20,7 @@
 
 #include "engine/backend/backend.h"
 #include "engine/common/random_fill.h"
+#include "engine/common/rank_key.h"
 #include "tests/engine/backend/cuda/cuda_test_util.h"
 
 namespace tspserve::gpu_test {
@@ -647,6 +649,174 @@ TEST_F(CudaBackendTest, PenalizeLogitsEqualsTheCpu) {
   }
 }
 
+// ---- KeyHistogram and MaskLogits ----
+
+// Row-major logits [rows, cols] for the top-p search: uniform in [-8, 8) rounded to 1/8 (equal
+// logits are common), every 7th column -inf, every 13th a zero (negative in every other one),
+// row 2 of every 4 all -inf. Columns past `valid` hold 1000, which would swamp a mass if read.
+std::vector<float> NucleusLogits(int64_t rows, int64_t cols, int64_t valid, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-8.0f, 8.0f);
+  std::vector<float> logits(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      float x = std::round(dist(rng) * 8.0f) / 8.0f;
+      if (c % 13 == 6) x = (c / 13) % 2 == 0 ? 0.0f : -0.0f;
+      if (c % 7 == 3 || r % 4 == 2) x = -kInf;
+      logits[static_cast<size_t>(r * cols + c)] = c < valid ? x : 1000.0f;
+    }
+  }
+  return logits;
+}
+
+// A random column of row r among [0, valid) whose logit passes `wanted`; -1 when none does.
+template <typename Wanted>
+int64_t RandomColumn(const std::vector<float>& logits, int64_t cols, int64_t valid, int64_t r,
+                     Wanted wanted, std::mt19937& rng) {
+  std::vector<int64_t> columns;
+  for (int64_t c = 0; c < valid; ++c) {
+    if (wanted(logits[static_cast<size_t>(r * cols + c)])) columns.push_back(c);
+  }
+  if (columns.empty()) return -1;
+  std::uniform_int_distribution<size_t> pick(0, columns.size() - 1);
+  return columns[pick(rng)];
+}
+
+bool IsFinite(float x) { return x != -kInf; }  // no other non-finite logits here
+bool IsZero(float x) { return x == 0.0f; }
+
+uint64_t RandomBits(std::mt19937& rng) {
+  const uint64_t high = rng();
+  return high << 32 | rng();
+}
+
+// The shifts a KeyHistogram sweep gives its rows in turn: every digit, then a skipped row.
+constexpr int64_t kHistogramShifts[] = {56, 48, 40, 32, 24, 16, 8, 0, -1};
+
+// Asserts that KeyHistogram's [rows, 512] results agree: counts exactly, masses within 1e-5
+// relative (plus a tiny absolute slack). NaN (an unwritten element) never agrees.
+::testing::AssertionResult SameHistograms(const std::vector<float>& got,
+                                          const std::vector<float>& want) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "size " << got.size();
+  for (size_t i = 0; i < got.size(); ++i) {
+    const size_t bin = i % 512;
+    const bool ok = bin < 256 ? got[i] == want[i]
+                              : std::abs(got[i] - want[i]) <= 1e-5f * std::abs(want[i]) + 1e-30f;
+    if (!ok) {
+      return ::testing::AssertionFailure()
+             << "row " << i / 512 << (bin < 256 ? " count" : " mass") << " of digit " << bin % 256
+             << " is " << got[i] << ", want " << want[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(CudaBackendTest, KeyHistogramEqualsTheCpu) {
+  constexpr float kTemperatures[] = {1.0f, 0.7f, 1.5f};
+  constexpr int kRounds = std::size(kHistogramShifts);
+  int salt = 0;
+  for (int64_t rows : {1, 3, 7}) {
+    for (int64_t cols : {1, 37, 1237, 5000}) {
+      for (int64_t valid : ValidCounts(cols)) {
+        ++salt;
+        std::vector<float> logits = NucleusLogits(rows, cols, valid, rng_);
+        const int64_t id_offset = salt % 2 == 0 ? 0 : 151000;
+        const GpuMatrix contiguous = MatrixOf(DType::kF32, rows, cols, 0, 0, &logits);
+        const GpuMatrix strided =
+            MatrixOf(DType::kF32, rows, cols, /*pad=*/5, /*offset=*/3, &logits);
+        const Tensor out = NewTensor(DType::kF32, {rows, 512});
+        for (int round = 0; round < kRounds; ++round) {
+          SCOPED_TRACE(::testing::Message() << rows << " x " << cols << ", " << valid
+                                            << " valid, round " << round);
+          // Row r's shift is the round's, rotated by r. Its prefix agrees above the digit with
+          // the key of one of its columns and is random below (bits the filter must ignore);
+          // m is the row's largest valid logit.
+          std::vector<int64_t> queries(static_cast<size_t>(2 * rows));
+          std::vector<float> scales(static_cast<size_t>(2 * rows));
+          std::vector<bool> filled(static_cast<size_t>(rows), false);
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t shift = kHistogramShifts[(round + r) % kRounds];
+            const float* row = logits.data() + r * cols;
+            const int64_t c = RandomColumn(logits, cols, valid, r, IsFinite, rng_);
+            uint64_t prefix = RandomBits(rng_);
+            if (c >= 0 && shift >= 0 && shift < 56) {
+              const uint64_t below = (uint64_t{1} << (shift + 8)) - 1;
+              const uint64_t key = RankKey(row[c], id_offset + c);
+              prefix = (key & ~below) | (prefix & below);
+            }
+            const float m = c >= 0 ? *std::max_element(row, row + valid) : 0.0f;
+            queries[static_cast<size_t>(2 * r)] = static_cast<int64_t>(prefix);
+            queries[static_cast<size_t>(2 * r + 1)] = shift;
+            scales[static_cast<size_t>(2 * r)] = m;
+            scales[static_cast<size_t>(2 * r + 1)] = kTemperatures[(round + r + salt) % 3];
+            filled[static_cast<size_t>(r)] = c >= 0 && shift >= 0;
+          }
+          std::vector<float> want(static_cast<size_t>(rows * 512), kNaN);
+          cpu_->KeyHistogram(HostF32(logits, {rows, cols}), valid, id_offset,
+                             Tensor(queries.data(), DType::kI64, {rows, 2}),
+                             HostF32(scales, {rows, 2}), HostF32(want, {rows, 512}));
+          for (int64_t r = 0; r < rows; ++r) {  // the sweep tests something
+            const float* counts = want.data() + 512 * r;
+            const float total = std::accumulate(counts, counts + 256, 0.0f);
+            EXPECT_EQ(total > 0.0f, filled[static_cast<size_t>(r)]) << "row " << r;
+          }
+          const Tensor device_queries = UploadRaw(queries, DType::kI64, {rows, 2});
+          const Tensor device_scales = UploadRaw(scales, DType::kF32, {rows, 2});
+          for (const GpuMatrix* in : {&contiguous, &strided}) {
+            Poison(out);
+            gpu_->KeyHistogram(in->view, valid, id_offset, device_queries, device_scales, out);
+            EXPECT_TRUE(SameHistograms(Download(out), want))
+                << (in == &strided ? "strided" : "contiguous");
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaBackendTest, MaskLogitsEqualsTheCpu) {
+  int salt = 0;
+  for (int64_t rows : {1, 3, 7}) {
+    for (int64_t cols : {1, 37, 1237, 5000}) {
+      for (int64_t valid : ValidCounts(cols)) {
+        ++salt;
+        std::vector<float> logits = NucleusLogits(rows, cols, valid, rng_);
+        const int64_t id_offset = salt % 2 == 0 ? 0 : 151000;
+        for (int round = 0; round < 4; ++round) {
+          SCOPED_TRACE(::testing::Message() << rows << " x " << cols << ", " << valid
+                                            << " valid, round " << round);
+          // Row r's threshold, by (round + r) % 4: the key of a finite column, the key of a zero
+          // (ties of -0 and +0 around it), 0 (keeps all), all ones (masks every valid column).
+          std::vector<int64_t> thresholds(static_cast<size_t>(rows));
+          for (int64_t r = 0; r < rows; ++r) {
+            const int kind = (round + static_cast<int>(r)) % 4;
+            int64_t c = RandomColumn(logits, cols, valid, r, kind == 1 ? IsZero : IsFinite, rng_);
+            if (c < 0 && valid > 0) c = 0;  // the key of a -inf column
+            uint64_t threshold = c >= 0 ? RankKey(logits[static_cast<size_t>(r * cols + c)],
+                                                  id_offset + c)
+                                        : RandomBits(rng_);
+            if (kind == 2) threshold = 0;
+            if (kind == 3) threshold = ~uint64_t{0};
+            thresholds[static_cast<size_t>(r)] = static_cast<int64_t>(threshold);
+          }
+          std::vector<float> want = logits;
+          cpu_->MaskLogits(HostF32(want, {rows, cols}), valid, id_offset,
+                           Tensor(thresholds.data(), DType::kI64, {rows}));
+          const Tensor device_thresholds = UploadRaw(thresholds, DType::kI64, {rows});
+          for (bool strided : {false, true}) {
+            SCOPED_TRACE(strided ? "strided rows" : "contiguous");
+            const GpuMatrix in = MatrixOf(DType::kF32, rows, cols, /*pad=*/strided ? 5 : 0,
+                                          /*offset=*/strided ? 3 : 0, &logits);
+            gpu_->MaskLogits(in.view, valid, id_offset, device_thresholds);
+            bool pads_intact = false;
+            EXPECT_TRUE(BitIdentical(Read(in, &pads_intact), want, "masked"));
+            EXPECT_TRUE(pads_intact);
+          }
+        }
+      }
+    }
+  }
+}
+
 // ---- FillRandom ----
 
 TEST_F(CudaBackendTest, FillRandomEqualsTheCpuUpToBf16Rounding) {
@@ -777,6 +947,10 @@ TEST_F(CudaBackendTest, EmptyRowsAreNoOps) {
   const Tensor cache = Upload(RandomBf16(2 * 4 * 2 * 32, rng_), {2, 4, 2, 32});
   const Tensor kv0 = NewTensor(act(), {0, 64});
   gpu_->WriteKv(kv0, kv0, NewTensor(DType::kI64, {0}), KvLayer{cache, cache}, 0);
+  const Tensor logits0 = NewTensor(DType::kF32, {0, n});
+  gpu_->KeyHistogram(logits0, n, 0, NewTensor(DType::kI64, {0, 2}), NewTensor(DType::kF32, {0, 2}),
+                     NewTensor(DType::kF32, {0, 512}));
+  gpu_->MaskLogits(logits0, n, 0, NewTensor(DType::kI64, {0}));
   gpu_->Synchronize();
   // The backend still works afterwards.
   std::vector<float> x = RandomBf16(3 * k, rng_), wh = Download(w);
