@@ -26,17 +26,27 @@ __device__ __forceinline__ uint64_t RankKey(float logit, int64_t id) {
          (0xFFFFFFFFu - static_cast<uint32_t>(id));
 }
 
-// One block per row. The row's histogram lives in shared memory. Each thread walks a strided
-// subset of the columns keeping a run of the same digit in registers (count and mass) and adds a
-// run to the shared bins (atomics; double atomicAdd for the masses) only when its digit changes:
-// in the first rounds nearly every key shares the same byte, and one shared bin taking every
-// column's atomic would serialize the row. Then thread b writes bin b; a skipped row keeps the
-// zeroed bins, so every output element is written.
-__global__ void __launch_bounds__(kHistogramThreads) KeyHistogramKernel(KeyHistogramArgs args) {
+// Columns one block histograms at least; a row is split over at most kMaxSplits blocks.
+constexpr int64_t kColumnsPerSplit = 4096;
+constexpr int64_t kMaxSplits = 32;
+
+int64_t SplitsOf(int64_t valid_cols) {
+  const int64_t splits = (valid_cols + kColumnsPerSplit - 1) / kColumnsPerSplit;
+  return splits < 1 ? 1 : splits > kMaxSplits ? kMaxSplits : splits;
+}
+
+// Block (split, row) histograms its share of the row's columns in shared memory. Each thread walks
+// a strided subset keeping a run of the same digit in registers (count and mass) and adds a run
+// to the shared bins (atomics; double atomicAdd for the masses) only when its digit changes: in
+// the first rounds nearly every key shares the same byte, and one shared bin taking every
+// column's atomic would serialize the block. Thread b then writes bin b of the block's partial
+// histogram (zeros for a skipped row, so every partial is written).
+__global__ void __launch_bounds__(kHistogramThreads) PartialKeyHistogramKernel(KeyHistogramArgs args,
+                                                                               int64_t splits) {
   __shared__ uint32_t counts[kBins];
   __shared__ double masses[kBins];
   static_assert(kHistogramThreads == kBins, "one bin per thread when zeroing and writing");
-  const int64_t r = blockIdx.x;
+  const int64_t split = blockIdx.x, r = blockIdx.y;
   counts[threadIdx.x] = 0;
   masses[threadIdx.x] = 0.0;
   __syncthreads();
@@ -45,11 +55,13 @@ __global__ void __launch_bounds__(kHistogramThreads) KeyHistogramKernel(KeyHisto
   if (shift >= 0 && shift <= kTopShift) {  // the same in every thread
     const int s = static_cast<int>(shift);
     const double m = args.scales[2 * r];
-    const double t = args.scales[2 * r + 1];
+    const double inverse_t = 1.0 / static_cast<double>(args.scales[2 * r + 1]);
     const float* row = args.logits + r * args.row_stride;
+    const int64_t chunk = (args.valid_cols + splits - 1) / splits;
+    const int64_t end = min(args.valid_cols, (split + 1) * chunk);
     uint32_t run_digit = 0, run_count = 0;
     double run_mass = 0.0;
-    for (int64_t c = threadIdx.x; c < args.valid_cols; c += kHistogramThreads) {
+    for (int64_t c = split * chunk + threadIdx.x; c < end; c += kHistogramThreads) {
       const float x = row[c];
       if (x == -INFINITY) continue;
       const uint64_t key = RankKey(x, args.id_offset + c);
@@ -63,7 +75,7 @@ __global__ void __launch_bounds__(kHistogramThreads) KeyHistogramKernel(KeyHisto
       }
       run_digit = digit;
       ++run_count;
-      run_mass += exp(__ddiv_rn(__dsub_rn(static_cast<double>(x), m), t));
+      run_mass += exp((static_cast<double>(x) - m) * inverse_t);
     }
     if (run_count > 0) {
       atomicAdd(&counts[run_digit], run_count);
@@ -71,9 +83,27 @@ __global__ void __launch_bounds__(kHistogramThreads) KeyHistogramKernel(KeyHisto
     }
   }
   __syncthreads();
+  const int64_t partial = (r * splits + split) * kBins + threadIdx.x;
+  static_cast<uint32_t*>(args.workspace)[partial] = counts[threadIdx.x];
+  (reinterpret_cast<double*>(static_cast<uint32_t*>(args.workspace) + args.rows * splits * kBins))[partial] =
+      masses[threadIdx.x];
+}
+
+// One block per row: thread b sums bin b over the row's splits, in split order.
+__global__ void __launch_bounds__(kHistogramThreads) SumKeyHistogramsKernel(KeyHistogramArgs args, int64_t splits) {
+  const int64_t r = blockIdx.x;
+  const uint32_t* counts = static_cast<const uint32_t*>(args.workspace);
+  const double* masses = reinterpret_cast<const double*>(counts + args.rows * splits * kBins);
+  uint32_t count = 0;
+  double mass = 0.0;
+  for (int64_t split = 0; split < splits; ++split) {
+    const int64_t partial = (r * splits + split) * kBins + threadIdx.x;
+    count += counts[partial];
+    mass += masses[partial];
+  }
   float* out = args.out + kKeyHistogramWidth * r;
-  out[threadIdx.x] = static_cast<float>(counts[threadIdx.x]);
-  out[kBins + threadIdx.x] = static_cast<float>(masses[threadIdx.x]);
+  out[threadIdx.x] = static_cast<float>(count);
+  out[kBins + threadIdx.x] = static_cast<float>(mass);
 }
 
 // A 2-D grid: blocks along y stride over the rows, blocks along x over the valid columns; each
@@ -93,14 +123,23 @@ __global__ void __launch_bounds__(kMaskThreads) MaskLogitsKernel(MaskLogitsArgs 
 
 }  // namespace
 
+size_t KeyHistogramWorkspaceBytes(int64_t rows, int64_t valid_cols) {
+  // Counts (uint32) first, then masses (double): 8-byte aligned since the counts are a multiple
+  // of 256 entries.
+  return static_cast<size_t>(rows * SplitsOf(valid_cols) * kBins) * (sizeof(uint32_t) + sizeof(double));
+}
+
 cudaError_t LaunchKeyHistogram(const KeyHistogramArgs& args, cudaStream_t stream) {
-  if (args.rows < 0 || args.rows > INT32_MAX || args.valid_cols < 0) return cudaErrorInvalidValue;
+  if (args.rows < 0 || args.rows > 65535 || args.valid_cols < 0) return cudaErrorInvalidValue;
   if (args.rows == 0) return cudaSuccess;
-  if (args.out == nullptr || args.queries == nullptr || args.scales == nullptr ||
+  if (args.out == nullptr || args.queries == nullptr || args.scales == nullptr || args.workspace == nullptr ||
       (args.valid_cols > 0 && args.logits == nullptr)) {
     return cudaErrorInvalidValue;
   }
-  KeyHistogramKernel<<<static_cast<unsigned>(args.rows), kHistogramThreads, 0, stream>>>(args);
+  const int64_t splits = SplitsOf(args.valid_cols);
+  const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(args.rows));
+  PartialKeyHistogramKernel<<<grid, kHistogramThreads, 0, stream>>>(args, splits);
+  SumKeyHistogramsKernel<<<static_cast<unsigned>(args.rows), kHistogramThreads, 0, stream>>>(args, splits);
   return cudaGetLastError();
 }
 

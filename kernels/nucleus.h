@@ -26,8 +26,8 @@ inline constexpr int64_t kKeyHistogramWidth = 512;
 // counted are those whose logit is not -inf and, when shift < 56, whose key agrees with prefix
 // above bit shift + 8: (key >> (shift + 8)) == (prefix >> (shift + 8)). out fp32 [rows, 512]
 // contiguous: out[r][b] the number of counted columns with digit (key >> shift) & 255 == b,
-// out[r][256 + b] the sum of their exp(((double)logit - m) / T), summed in double in an unspecified
-// order, then rounded to float. A row with shift < 0 (skipped) or shift > 56 gets zeros. Shifts
+// out[r][256 + b] the sum of their exp(((double)logit - m) / T) (the division as a product with
+// 1 / T, within rounding), summed in double in a fixed order, then rounded to float. A row with shift < 0 (skipped) or shift > 56 gets zeros. Shifts
 // that are not multiples of 8 work but are outside Backend's contract. Counts are exact below 2^24.
 struct KeyHistogramArgs {
   const float* logits = nullptr;
@@ -38,7 +38,11 @@ struct KeyHistogramArgs {
   const int64_t* queries = nullptr;
   const float* scales = nullptr;
   float* out = nullptr;
+  // Scratch of KeyHistogramWorkspaceBytes(rows, valid_cols): a row is split over several blocks
+  // whose partial histograms are summed in a fixed order (so the masses do not depend on timing).
+  void* workspace = nullptr;
 };
+size_t KeyHistogramWorkspaceBytes(int64_t rows, int64_t valid_cols);
 cudaError_t LaunchKeyHistogram(const KeyHistogramArgs& args, cudaStream_t stream);
 
 // In place on logits fp32 [rows, row_stride]: column c < valid_cols (token id_offset + c) whose

@@ -96,6 +96,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CublasLtMatmul> matmul_;
   Buffer attention_workspace_;
   uint64_t workspace_generation_ = 0;  // reallocations of the attention workspace
+  Buffer histogram_workspace_;         // KeyHistogram's partial histograms (the LM head: never recorded)
   Buffer copy_blocks_scratch_;  // CopyBlocks' uploaded cache addresses and block pairs
 };
 

@@ -258,6 +258,9 @@ void CudaBackend::KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t
   args.scales = scales.data_as<const float>();
   args.out = out.data_as<float>();
   DeviceGuard guard(device_);
+  EnsureWorkspace(histogram_workspace_, kernels::KeyHistogramWorkspaceBytes(in.rows, valid_cols),
+                  "KeyHistogram workspace");
+  args.workspace = histogram_workspace_.data();
   CUDA_CHECK(kernels::LaunchKeyHistogram(args, cuda_stream()));
 }
 
