@@ -39,7 +39,8 @@ struct TileGrid {
   int32_t kv_first = 0;    // decode: first K/V head this call touches
   int32_t row_tiles = 1;   // decode: CTAs along the (token, head) pairs of one K/V head
   int32_t num_splits = 1;  // decode split: key chunks per sequence
-  int64_t chunk_keys = 0;  // decode split: keys per chunk (the last chunk takes the rest)
+  int64_t chunk_keys = 0;  // decode split: keys per chunk of the longest sequence (each sequence
+                           // splits its own keys: SequenceChunkKeys)
   float* partial_out = nullptr;  // split: [num_splits, num_tokens, num_q_heads, head_dim]
   float* partial_lse = nullptr;  // split: [num_splits, num_tokens, num_q_heads]
 };
@@ -392,6 +393,25 @@ __device__ void StoreRows(const PagedAttentionParams& p, const TileGrid& grid,
   }
 }
 
+// Keys per split for sequence `seq` (the walker warp, all lanes): its cached keys (clipped to a
+// sliding window, as the plan clips the longest sequence's) over the grid's splits, rounded up to
+// whole tiles; the last split takes the rest. Splitting each sequence's own keys, not the longest
+// sequence's, keeps every split of a short sequence busy, and a recorded decode step, whose grid
+// is sized for a bucketed key count, still splits the keys it has evenly.
+__device__ __forceinline__ int64_t SequenceChunkKeys(const PagedAttentionParams& p, int32_t seq,
+                                                     int32_t num_splits, int32_t query_span) {
+  const int lane = static_cast<int>(threadIdx.x & 31);
+  int64_t keys = 0;
+  for (int32_t i = p.page_start[seq] + lane; i < p.page_start[seq + 1]; i += 32) {
+    keys += p.page_num_tokens[i];
+  }
+#pragma unroll
+  for (int d = 16; d >= 1; d >>= 1) keys += __shfl_xor_sync(kFullMask, keys, d);
+  if (p.sliding_window > 0) keys = min(keys, int64_t{p.sliding_window} + query_span);
+  const int64_t per_split = (keys + num_splits - 1) / num_splits;
+  return (per_split + kTileKeys - 1) / kTileKeys * kTileKeys;
+}
+
 // The walker warp: the range of query positions of the CTA's rows, and the walker over the keys
 // they may see, advanced to this CTA's chunk (kSplit) with `remaining` set to the chunk's size.
 template <bool kSplit, class Sm>
@@ -416,10 +436,10 @@ __device__ void StartKeys(const PagedAttentionParams& p, const TileGrid& grid,
               p.page_start[rows.seq], p.page_start[rows.seq + 1], lo, query_max);
   remaining = INT64_MAX;
   if constexpr (kSplit) {
+    const int64_t chunk = SequenceChunkKeys(p, rows.seq, grid.num_splits, query_max - query_min);
     int32_t unused_min = 0, unused_max = 0;
-    walker.Take<false>(int64_t{rows.split} * grid.chunk_keys, nullptr, nullptr, unused_min,
-                       unused_max);
-    if (rows.split + 1 < grid.num_splits) remaining = grid.chunk_keys;
+    walker.Take<false>(int64_t{rows.split} * chunk, nullptr, nullptr, unused_min, unused_max);
+    if (rows.split + 1 < grid.num_splits) remaining = chunk;
   }
 }
 
