@@ -26,12 +26,17 @@ __device__ __forceinline__ uint64_t RankKey(float logit, int64_t id) {
          (0xFFFFFFFFu - static_cast<uint32_t>(id));
 }
 
-// Columns one block histograms at least; a row is split over at most kMaxSplits blocks.
+// Columns one block histograms at least; a row is split over at most kMaxSplits blocks, and a
+// step over at most kMaxBlocks (fewer splits per row in large batches, which fill the GPU anyway),
+// so the workspace stays under kMaxBlocks partial histograms (3 MiB) up to that many rows.
 constexpr int64_t kColumnsPerSplit = 4096;
 constexpr int64_t kMaxSplits = 32;
+constexpr int64_t kMaxBlocks = 1024;
 
-int64_t SplitsOf(int64_t valid_cols) {
-  const int64_t splits = (valid_cols + kColumnsPerSplit - 1) / kColumnsPerSplit;
+int64_t SplitsOf(int64_t rows, int64_t valid_cols) {
+  const int64_t by_columns = (valid_cols + kColumnsPerSplit - 1) / kColumnsPerSplit;
+  const int64_t by_rows = rows > 0 ? kMaxBlocks / rows : kMaxSplits;
+  const int64_t splits = by_columns < by_rows ? by_columns : by_rows;
   return splits < 1 ? 1 : splits > kMaxSplits ? kMaxSplits : splits;
 }
 
@@ -126,7 +131,7 @@ __global__ void __launch_bounds__(kMaskThreads) MaskLogitsKernel(MaskLogitsArgs 
 size_t KeyHistogramWorkspaceBytes(int64_t rows, int64_t valid_cols) {
   // Counts (uint32) first, then masses (double): 8-byte aligned since the counts are a multiple
   // of 256 entries.
-  return static_cast<size_t>(rows * SplitsOf(valid_cols) * kBins) * (sizeof(uint32_t) + sizeof(double));
+  return static_cast<size_t>(rows * SplitsOf(rows, valid_cols) * kBins) * (sizeof(uint32_t) + sizeof(double));
 }
 
 cudaError_t LaunchKeyHistogram(const KeyHistogramArgs& args, cudaStream_t stream) {
@@ -136,7 +141,7 @@ cudaError_t LaunchKeyHistogram(const KeyHistogramArgs& args, cudaStream_t stream
       (args.valid_cols > 0 && args.logits == nullptr)) {
     return cudaErrorInvalidValue;
   }
-  const int64_t splits = SplitsOf(args.valid_cols);
+  const int64_t splits = SplitsOf(args.rows, args.valid_cols);
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(args.rows));
   PartialKeyHistogramKernel<<<grid, kHistogramThreads, 0, stream>>>(args, splits);
   SumKeyHistogramsKernel<<<static_cast<unsigned>(args.rows), kHistogramThreads, 0, stream>>>(args, splits);
