@@ -90,6 +90,76 @@ TEST_P(GpuDecodeGraphsTest, RecordedStepsMatchEagerOnes) {
               static_cast<long long>(recorded->replayed_decode_steps()));
 }
 
+// A batch that changes as in serving: a sequence crosses the 256-key bucket (a new recorded
+// shape), one finishes (fewer tokens a step), one joins through a prefill (an eager step between
+// replays). Every step's logits must agree with an executor without graphs, as above, and most
+// decode steps must still replay.
+TEST_P(GpuDecodeGraphsTest, ChangingBatchesMatchEagerOnes) {
+  const ParallelConfig parallel = GetParam();
+  if (AvailableDevices(Device::kCuda) < parallel.degree) GTEST_SKIP() << "needs " << parallel.degree << " GPUs";
+  std::unique_ptr<ParallelExecutor> recorded =
+      testing_support::MakeCudaExecutor(ModelDir(), parallel, /*decode_graphs=*/true);
+  std::unique_ptr<ParallelExecutor> eager = testing_support::MakeCudaExecutor(ModelDir(), parallel);
+  ASSERT_TRUE(recorded && eager);
+  struct Live {
+    SeqId id;
+    int32_t cached;  // tokens in the cache
+    int32_t next;    // the token the next step appends (the eager run's argmax)
+  };
+  std::vector<Live> live;
+  SeqId next_id = 1;
+  // Runs `plan` on both executors, compares every row's logits and returns the eager ones.
+  auto run_both = [&](const BatchPlan& plan, const std::string& what) -> std::vector<float> {
+    absl::StatusOr<StepOutput> want = eager->Run(plan);
+    absl::StatusOr<StepOutput> got = recorded->Run(plan);
+    EXPECT_TRUE(want.ok() && got.ok()) << what << ": " << want.status() << " / " << got.status();
+    if (!want.ok() || !got.ok()) return {};
+    const size_t vocab = static_cast<size_t>(want->vocab_size);
+    for (size_t row = 0; row < want->logits.size() / vocab; ++row) {
+      SCOPED_TRACE(::testing::Message() << what << ", row " << row);
+      const std::span<const float> g = std::span<const float>(got->logits).subspan(row * vocab, vocab);
+      const std::span<const float> w = std::span<const float>(want->logits).subspan(row * vocab, vocab);
+      EXPECT_LT(RelativeL2(g, w), 1e-2);
+      if (TopTwoMargin(w) > 0.1f) {
+        EXPECT_EQ(Argmax(g), Argmax(w));
+      }
+    }
+    return want->logits;
+  };
+  auto join = [&](int32_t length) {
+    BatchPlan plan;
+    std::vector<int32_t> prompt;
+    for (int32_t i = 0; i < length; ++i) prompt.push_back((11 * i + 7 * static_cast<int32_t>(next_id)) % 300);
+    plan.seqs.push_back({next_id, 0, length, prompt, /*wants_logits=*/true});
+    const std::vector<float> logits = run_both(plan, "prefill of " + std::to_string(length));
+    ASSERT_FALSE(logits.empty());
+    live.push_back({next_id++, length, Argmax(logits)});
+  };
+  for (int32_t length : {5, 70, 250}) join(length);
+  for (int32_t step = 0; step < 40; ++step) {
+    if (step == 12) {  // the first sequence finishes
+      recorded->kv_cache().Free(live.front().id);
+      eager->kv_cache().Free(live.front().id);
+      live.erase(live.begin());
+    }
+    if (step == 24) join(40);
+    BatchPlan decode;
+    for (const Live& s : live) decode.seqs.push_back({s.id, s.cached, 1, {s.next}, /*wants_logits=*/true});
+    const std::vector<float> logits = run_both(decode, "decode step " + std::to_string(step));
+    ASSERT_FALSE(logits.empty());
+    const size_t vocab = logits.size() / live.size();
+    for (size_t i = 0; i < live.size(); ++i) {
+      ++live[i].cached;
+      live[i].next = Argmax(std::span<const float>(logits).subspan(i * vocab, vocab));
+    }
+  }
+  // 40 decode steps over 4 shapes (3 sequences under 256 keys, over 256, 2 sequences, 3 again),
+  // each warmed up and recorded once.
+  EXPECT_GE(recorded->replayed_decode_steps(), 30);
+  std::printf("[gpu_decode_graphs] changing batches, degree %d: %lld of 40 decode steps replayed\n", parallel.degree,
+              static_cast<long long>(recorded->replayed_decode_steps()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, GpuDecodeGraphsTest,
                          testing::Values(ParallelConfig{ParallelMode::kTsp, 1, DecodeSchedule::kWeightStationary},
                                          ParallelConfig{ParallelMode::kTsp, 2, DecodeSchedule::kWeightStationary},
