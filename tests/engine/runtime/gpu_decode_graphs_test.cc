@@ -45,73 +45,21 @@ float TopTwoMargin(std::span<const float> row) {
   return sorted[0] - sorted[1];
 }
 
-class GpuDecodeGraphsTest : public testing::TestWithParam<ParallelConfig> {};
-
-TEST_P(GpuDecodeGraphsTest, RecordedStepsMatchEagerOnes) {
-  const ParallelConfig parallel = GetParam();
-  if (AvailableDevices(Device::kCuda) < parallel.degree) GTEST_SKIP() << "needs " << parallel.degree << " GPUs";
-  std::unique_ptr<ParallelExecutor> recorded =
-      testing_support::MakeCudaExecutor(ModelDir(), parallel, /*decode_graphs=*/true);
-  std::unique_ptr<ParallelExecutor> eager = testing_support::MakeCudaExecutor(ModelDir(), parallel);
-  ASSERT_TRUE(recorded && eager);
-  const std::vector<int32_t> lengths = {5, 23, 70};
-  BatchPlan prefill;
-  for (size_t s = 0; s < lengths.size(); ++s) {
-    std::vector<int32_t> prompt;
-    for (int32_t i = 0; i < lengths[s]; ++i) prompt.push_back((17 * i + 3 * static_cast<int32_t>(s) + 1) % 300);
-    prefill.seqs.push_back({static_cast<SeqId>(s + 1), 0, lengths[s], prompt, /*wants_logits=*/true});
+// Two executors of the same model, one recording decode steps; RunBoth runs a plan on both.
+class GpuDecodeGraphsTest : public testing::TestWithParam<ParallelConfig> {
+ protected:
+  void SetUp() override {
+    if (AvailableDevices(Device::kCuda) < GetParam().degree) GTEST_SKIP() << "needs " << GetParam().degree << " GPUs";
+    recorded_ = testing_support::MakeCudaExecutor(ModelDir(), GetParam(), /*decode_graphs=*/true);
+    eager_ = testing_support::MakeCudaExecutor(ModelDir(), GetParam());
+    ASSERT_TRUE(recorded_ && eager_);
   }
-  absl::StatusOr<StepOutput> want = eager->Run(prefill);
-  ASSERT_TRUE(want.ok()) << want.status();
-  ASSERT_TRUE(recorded->Run(prefill).ok());
-  const size_t vocab = static_cast<size_t>(want->vocab_size);
-  for (int32_t step = 0; step < 8; ++step) {
-    BatchPlan decode;
-    for (size_t s = 0; s < lengths.size(); ++s) {
-      const int32_t token = Argmax(std::span<const float>(want->logits).subspan(s * vocab, vocab));
-      decode.seqs.push_back({static_cast<SeqId>(s + 1), lengths[s] + step, 1, {token}, /*wants_logits=*/true});
-    }
-    want = eager->Run(decode);
-    ASSERT_TRUE(want.ok()) << want.status();
-    absl::StatusOr<StepOutput> got = recorded->Run(decode);
-    ASSERT_TRUE(got.ok()) << got.status();
-    for (size_t s = 0; s < lengths.size(); ++s) {
-      SCOPED_TRACE(::testing::Message() << "step " << step << ", sequence " << s);
-      const std::span<const float> g = std::span<const float>(got->logits).subspan(s * vocab, vocab);
-      const std::span<const float> w = std::span<const float>(want->logits).subspan(s * vocab, vocab);
-      EXPECT_LT(RelativeL2(g, w), 1e-2);
-      if (TopTwoMargin(w) > 0.1f) {
-        EXPECT_EQ(Argmax(g), Argmax(w));
-      }
-    }
-  }
-  EXPECT_GE(recorded->replayed_decode_steps(), 6);
-  std::printf("[gpu_decode_graphs] degree %d: %lld of 8 decode steps replayed\n", parallel.degree,
-              static_cast<long long>(recorded->replayed_decode_steps()));
-}
 
-// A batch that changes as in serving: a sequence crosses the 256-key bucket (a new recorded
-// shape), one finishes (fewer tokens a step), one joins through a prefill (an eager step between
-// replays). Every step's logits must agree with an executor without graphs, as above, and most
-// decode steps must still replay.
-TEST_P(GpuDecodeGraphsTest, ChangingBatchesMatchEagerOnes) {
-  const ParallelConfig parallel = GetParam();
-  if (AvailableDevices(Device::kCuda) < parallel.degree) GTEST_SKIP() << "needs " << parallel.degree << " GPUs";
-  std::unique_ptr<ParallelExecutor> recorded =
-      testing_support::MakeCudaExecutor(ModelDir(), parallel, /*decode_graphs=*/true);
-  std::unique_ptr<ParallelExecutor> eager = testing_support::MakeCudaExecutor(ModelDir(), parallel);
-  ASSERT_TRUE(recorded && eager);
-  struct Live {
-    SeqId id;
-    int32_t cached;  // tokens in the cache
-    int32_t next;    // the token the next step appends (the eager run's argmax)
-  };
-  std::vector<Live> live;
-  SeqId next_id = 1;
-  // Runs `plan` on both executors, compares every row's logits and returns the eager ones.
-  auto run_both = [&](const BatchPlan& plan, const std::string& what) -> std::vector<float> {
-    absl::StatusOr<StepOutput> want = eager->Run(plan);
-    absl::StatusOr<StepOutput> got = recorded->Run(plan);
+  // Runs `plan` on both executors, expects every row's logits to agree and returns the eager
+  // run's (empty after a failed step).
+  std::vector<float> RunBoth(const BatchPlan& plan, const std::string& what) {
+    absl::StatusOr<StepOutput> want = eager_->Run(plan);
+    absl::StatusOr<StepOutput> got = recorded_->Run(plan);
     EXPECT_TRUE(want.ok() && got.ok()) << what << ": " << want.status() << " / " << got.status();
     if (!want.ok() || !got.ok()) return {};
     const size_t vocab = static_cast<size_t>(want->vocab_size);
@@ -125,27 +73,69 @@ TEST_P(GpuDecodeGraphsTest, ChangingBatchesMatchEagerOnes) {
       }
     }
     return want->logits;
+  }
+
+  std::unique_ptr<ParallelExecutor> recorded_;
+  std::unique_ptr<ParallelExecutor> eager_;
+};
+
+TEST_P(GpuDecodeGraphsTest, RecordedStepsMatchEagerOnes) {
+  const std::vector<int32_t> lengths = {5, 23, 70};
+  BatchPlan prefill;
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    std::vector<int32_t> prompt;
+    for (int32_t i = 0; i < lengths[s]; ++i) prompt.push_back((17 * i + 3 * static_cast<int32_t>(s) + 1) % 300);
+    prefill.seqs.push_back({static_cast<SeqId>(s + 1), 0, lengths[s], prompt, /*wants_logits=*/true});
+  }
+  std::vector<float> logits = RunBoth(prefill, "prefill");
+  ASSERT_FALSE(logits.empty());
+  const size_t vocab = logits.size() / lengths.size();
+  for (int32_t step = 0; step < 8; ++step) {
+    BatchPlan decode;
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      const int32_t token = Argmax(std::span<const float>(logits).subspan(s * vocab, vocab));
+      decode.seqs.push_back({static_cast<SeqId>(s + 1), lengths[s] + step, 1, {token}, /*wants_logits=*/true});
+    }
+    logits = RunBoth(decode, "decode step " + std::to_string(step));
+    ASSERT_FALSE(logits.empty());
+  }
+  EXPECT_GE(recorded_->replayed_decode_steps(), 6);
+  std::printf("[gpu_decode_graphs] degree %d: %lld of 8 decode steps replayed\n", GetParam().degree,
+              static_cast<long long>(recorded_->replayed_decode_steps()));
+}
+
+// A batch that changes as in serving: a sequence crosses the 256-key bucket (a new recorded
+// shape), one finishes (fewer tokens a step), one joins through a prefill (an eager step between
+// replays). Every step's logits must agree with an executor without graphs, as above, and most
+// decode steps must still replay.
+TEST_P(GpuDecodeGraphsTest, ChangingBatchesMatchEagerOnes) {
+  struct Live {
+    SeqId id;
+    int32_t cached;  // tokens in the cache
+    int32_t next;    // the token the next step appends (the eager run's argmax)
   };
+  std::vector<Live> live;
+  SeqId next_id = 1;
   auto join = [&](int32_t length) {
     BatchPlan plan;
     std::vector<int32_t> prompt;
     for (int32_t i = 0; i < length; ++i) prompt.push_back((11 * i + 7 * static_cast<int32_t>(next_id)) % 300);
     plan.seqs.push_back({next_id, 0, length, prompt, /*wants_logits=*/true});
-    const std::vector<float> logits = run_both(plan, "prefill of " + std::to_string(length));
+    const std::vector<float> logits = RunBoth(plan, "prefill of " + std::to_string(length));
     ASSERT_FALSE(logits.empty());
     live.push_back({next_id++, length, Argmax(logits)});
   };
   for (int32_t length : {5, 70, 250}) join(length);
   for (int32_t step = 0; step < 40; ++step) {
     if (step == 12) {  // the first sequence finishes
-      recorded->kv_cache().Free(live.front().id);
-      eager->kv_cache().Free(live.front().id);
+      recorded_->kv_cache().Free(live.front().id);
+      eager_->kv_cache().Free(live.front().id);
       live.erase(live.begin());
     }
     if (step == 24) join(40);
     BatchPlan decode;
     for (const Live& s : live) decode.seqs.push_back({s.id, s.cached, 1, {s.next}, /*wants_logits=*/true});
-    const std::vector<float> logits = run_both(decode, "decode step " + std::to_string(step));
+    const std::vector<float> logits = RunBoth(decode, "decode step " + std::to_string(step));
     ASSERT_FALSE(logits.empty());
     const size_t vocab = logits.size() / live.size();
     for (size_t i = 0; i < live.size(); ++i) {
@@ -155,9 +145,9 @@ TEST_P(GpuDecodeGraphsTest, ChangingBatchesMatchEagerOnes) {
   }
   // 40 decode steps over 4 shapes (3 sequences under 256 keys, over 256, 2 sequences, 3 again),
   // each warmed up and recorded once.
-  EXPECT_GE(recorded->replayed_decode_steps(), 30);
-  std::printf("[gpu_decode_graphs] changing batches, degree %d: %lld of 40 decode steps replayed\n", parallel.degree,
-              static_cast<long long>(recorded->replayed_decode_steps()));
+  EXPECT_GE(recorded_->replayed_decode_steps(), 30);
+  std::printf("[gpu_decode_graphs] changing batches, degree %d: %lld of 40 decode steps replayed\n",
+              GetParam().degree, static_cast<long long>(recorded_->replayed_decode_steps()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, GpuDecodeGraphsTest,
