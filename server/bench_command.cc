@@ -147,7 +147,7 @@ absl::StatusOr<RowSampling> DeviceSampling(const BenchFlags& f, const ModelConfi
   params.top_p = f.top_p;
   RETURN_IF_ERROR(ValidateSamplingParams(params, config.vocab_size));
   std::optional<RowSampling> row = RowSampling::ForDevices(params, config.vocab_size, f.seed, 0);
-  if (!row.has_value()) return absl::InvalidArgumentError(absl::StrCat("--top-k above ", kMaxCandidates));
+  if (!row.has_value()) return absl::InvalidArgumentError("these sampling settings are not sampled on the devices");
   return *row;
 }
 

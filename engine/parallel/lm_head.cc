@@ -129,7 +129,7 @@ absl::Status ParallelForward::SampleOnDevices(const Tensor& logits, std::span<co
       sampled = token.status();
     } else if (token->has_value()) {
       sampled = **std::move(token);
-    } else {  // its top-p or min-p set reaches past the candidates
+    } else {  // its kept set reaches past the candidates
       starts[static_cast<size_t>(g)] = StartOfNucleus(samples, static_cast<int32_t>(g), p);
       search = true;
     }

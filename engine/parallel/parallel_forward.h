@@ -89,7 +89,7 @@ class ParallelForward {
   absl::StatusOr<std::vector<float>> ShardResults(const Tensor& local, int gathered_slot, bool to_host);
   // logits [R, shard_cols] fp32 of this rank's vocabulary shard -> rank 0: out.sampled in plan
   // order. The step's penalties apply to a copy (scores); each shard races and lists its
-  // candidates, the host merges them (MergeShardSamples), and rows whose top-p or min-p set
+  // candidates, the host merges them (MergeShardSamples), and rows whose kept set
   // reaches past the candidates are searched for (SearchNuclei).
   absl::Status SampleOnDevices(const Tensor& logits, std::span<const int32_t> order, StepOutput& out);
   // The nucleus search of the rows with starts[g] set (engine/sampling/nucleus_search.h), on

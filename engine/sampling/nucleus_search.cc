@@ -35,27 +35,32 @@ NucleusSearch::NucleusSearch(std::span<const RowSampling> rows, std::span<const 
     : rows_(rows.size()) {
   for (size_t r = 0; r < rows.size(); ++r) {
     if (!starts[r].has_value()) continue;
+    const RowSampling& p = rows[r];
     Row& row = rows_[r];
     row.max_logit = starts[r]->max_logit;
-    row.temperature = rows[r].temperature;
-    row.target = starts[r]->target;
-    if (rows[r].min_p > 0.0f) row.min_p_key = MinPKey(row.max_logit, row.temperature, rows[r].min_p);
-    row.phase = rows[r].top_p < 1.0f ? Phase::kLogitByMass : Phase::kDone;
+    row.temperature = p.temperature;
+    row.top_p = p.top_p;
+    if (p.min_p > 0.0f) row.min_p_key = MinPKey(row.max_logit, row.temperature, p.min_p);
+    if (p.top_k > 0) {
+      row.stage = Stage::kTopK;
+      row.by_count = true;
+      row.needed = p.top_k;
+    } else if (p.top_p < 1.0f) {
+      row.stage = Stage::kTopP;
+      row.target = starts[r]->target;
+    } else {
+      row.stage = Stage::kDone;
+    }
   }
 }
 
-bool NucleusSearch::done() const {
-  return std::none_of(rows_.begin(), rows_.end(), [](const Row& row) {
-    return row.phase == Phase::kLogitByMass || row.phase == Phase::kIdByCount;
-  });
-}
+bool NucleusSearch::done() const { return std::none_of(rows_.begin(), rows_.end(), searching); }
 
 std::vector<int64_t> NucleusSearch::Queries() const {
   std::vector<int64_t> queries;
   for (const Row& row : rows_) {
-    const bool searching = row.phase == Phase::kLogitByMass || row.phase == Phase::kIdByCount;
     queries.push_back(static_cast<int64_t>(row.prefix));
-    queries.push_back(searching ? row.shift : -1);
+    queries.push_back(searching(row) ? row.shift : -1);
   }
   return queries;
 }
@@ -74,7 +79,7 @@ absl::Status NucleusSearch::Absorb(std::span<const float> histograms, int32_t nu
   std::vector<double> count(kBins), mass(kBins);
   for (size_t r = 0; r < num_rows; ++r) {
     Row& row = rows_[r];
-    if (row.phase != Phase::kLogitByMass && row.phase != Phase::kIdByCount) continue;
+    if (!searching(row)) continue;
     std::fill(count.begin(), count.end(), 0.0);
     std::fill(mass.begin(), mass.end(), 0.0);
     for (int32_t s = 0; s < num_shards; ++s) {
@@ -84,18 +89,50 @@ absl::Status NucleusSearch::Absorb(std::span<const float> histograms, int32_t nu
     if (std::all_of(count.begin(), count.end(), [](double c) { return c == 0; })) {
       return absl::InternalError(absl::StrCat("nucleus search: row ", r, " has no token under its prefix"));
     }
-    if (row.phase == Phase::kLogitByMass) {
-      AbsorbLogitByte(row, count, mass);
+    if (row.by_count) {
+      AbsorbByCount(row, count, mass);
     } else {
-      AbsorbIdByte(row, count);
+      AbsorbByMass(row, count, mass);
     }
   }
   return absl::OkStatus();
 }
 
+// The byte of the needed-th token's key: the first bin, from the top, whose count brings the kept
+// tokens to the number needed. When the bins down to it hold exactly that many (always so at the
+// last byte, whose bins hold one key each), or the range holds fewer, every key from this prefix
+// up is kept.
+void NucleusSearch::AbsorbByCount(Row& row, std::span<const double> count, std::span<const double> mass) {
+  int32_t chosen = -1;
+  bool reached = false;
+  for (int32_t b = kBins - 1; b >= 0; --b) {
+    if (count[b] == 0) continue;
+    chosen = b;
+    if (row.count_above + static_cast<int64_t>(count[b]) >= row.needed) {
+      reached = true;
+      break;
+    }
+    row.count_above += static_cast<int64_t>(count[b]);
+    row.mass_above += mass[b];
+  }
+  if (!reached) {  // fewer tokens than needed: the last bin is kept whole below
+    row.count_above -= static_cast<int64_t>(count[chosen]);
+    row.mass_above -= mass[chosen];
+  }
+  row.prefix |= static_cast<uint64_t>(chosen) << row.shift;
+  if (row.count_above + static_cast<int64_t>(count[chosen]) > row.needed && row.shift > 0) {
+    row.shift -= 8;
+    return;
+  }
+  row.mass_above += mass[chosen];
+  FinishStage(row, row.prefix);
+}
+
 // The byte of the last kept token's logit: the first bin, from the top, whose mass brings the
-// kept mass to the target (the lowest nonempty bin when rounding leaves it just short).
-void NucleusSearch::AbsorbLogitByte(Row& row, std::span<const double> count, std::span<const double> mass) {
+// kept mass to the target (the lowest nonempty bin when rounding leaves it just short). Once the
+// logit is whole, the bin holds its ties, of equal weight: as many are kept as the target needs,
+// found by count among them when that is not all of them.
+void NucleusSearch::AbsorbByMass(Row& row, std::span<const double> count, std::span<const double> mass) {
   int32_t chosen = -1, lowest = -1;
   for (int32_t b = kBins - 1; b >= 0 && chosen < 0; --b) {
     if (count[b] == 0) continue;
@@ -116,46 +153,41 @@ void NucleusSearch::AbsorbLogitByte(Row& row, std::span<const double> count, std
     row.shift -= 8;
     return;
   }
-  // The whole logit is known: the bin holds its ties, of equal weight. Keep as many as the
-  // target needs; when that is all of them the id bytes do not matter.
   const int64_t ties = static_cast<int64_t>(count[chosen]);
   int64_t needed = ties;
   if (reached) {
     const double weight = mass[chosen] / static_cast<double>(ties);
     needed = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((row.target - row.mass_above) / weight)), 1, ties);
   }
-  if (needed == ties) {
-    row.phase = Phase::kDone;
-    return;
-  }
-  row.phase = Phase::kIdByCount;
-  row.ties_needed = needed;
+  if (needed == ties) return FinishStage(row, row.prefix);
+  row.by_count = true;
+  row.needed = needed;
+  row.count_above = 0;
   row.shift = 24;
 }
 
-// The byte of the last kept tie's key (0xFFFFFFFF - id): the first bin, from the top, whose count
-// brings the kept ties to the number needed.
-void NucleusSearch::AbsorbIdByte(Row& row, std::span<const double> count) {
-  int32_t chosen = 0;
-  for (int32_t b = kBins - 1; b >= 0; --b) {
-    if (row.ties_above + static_cast<int64_t>(count[b]) >= row.ties_needed) {
-      chosen = b;
-      break;
+void NucleusSearch::FinishStage(Row& row, uint64_t key) {
+  if (row.stage == Stage::kTopK) {
+    row.top_k_key = key;
+    if (row.top_p < 1.0f) {  // top-p within the top-k set: of its mass (mass_above: every key >= key)
+      row.stage = Stage::kTopP;
+      row.by_count = false;
+      row.target = static_cast<double>(row.top_p) * row.mass_above;
+      row.mass_above = 0.0;
+      row.prefix = 0;
+      row.shift = 56;
+      return;
     }
-    row.ties_above += static_cast<int64_t>(count[b]);
-  }
-  row.prefix |= static_cast<uint64_t>(chosen) << row.shift;
-  if (row.shift == 0) {
-    row.phase = Phase::kDone;
   } else {
-    row.shift -= 8;
+    row.top_p_key = key;
   }
+  row.stage = Stage::kDone;
 }
 
 std::vector<int64_t> NucleusSearch::Thresholds() const {
   std::vector<int64_t> thresholds;
   for (const Row& row : rows_) {
-    const uint64_t key = row.phase == Phase::kIdle ? 0 : std::max(row.prefix, row.min_p_key);
+    const uint64_t key = row.stage == Stage::kIdle ? 0 : std::max({row.top_k_key, row.top_p_key, row.min_p_key});
     thresholds.push_back(static_cast<int64_t>(key));
   }
   return thresholds;

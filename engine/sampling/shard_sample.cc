@@ -67,12 +67,16 @@ double CombinedLogSumExp(const ShardSamples& in, int32_t row, int column) {
   return max + std::log(sum);
 }
 
-// True when a row's kept set may reach past the candidates (a top-p or min-p set without top-k).
-bool MayReachPastCandidates(const RowSampling& p) { return p.truncates() && p.top_k == 0; }
+// True when a row's kept set may reach past the candidates: a top-p or min-p set without top-k,
+// or a top-k above what a shard lists.
+bool MayReachPastCandidates(const RowSampling& p) {
+  return p.truncates() && (p.top_k == 0 || p.top_k > kMaxCandidates);
+}
 
 // How many of the merged candidates the row keeps (Sampler::Draw's top-k, top-p, min-p), or
 // nullopt when that depends on tokens that were not listed.
 std::optional<size_t> KeptCount(const MergedCandidates& merged, const RowSampling& p, double scaled_lse) {
+  if (p.top_k > kMaxCandidates && !merged.complete) return std::nullopt;  // the shards listed fewer
   const double max_logit = merged.sorted.front().logit;
   auto weight = [&](size_t i) {  // as SoftmaxWeights computes it
     return std::exp((static_cast<double>(merged.sorted[i].logit) - max_logit) / p.temperature);
@@ -151,7 +155,7 @@ std::optional<RowSampling> RowSampling::ForDevices(const SamplingParams& params,
   row.seed = seed;
   row.step = step;
   const bool alters_logits = row.penalized() || has_banned_tokens;
-  if ((alters_logits && row.num_logprobs > 0) || row.candidates() > kMaxCandidates) return std::nullopt;
+  if ((alters_logits && row.num_logprobs > 0) || row.num_logprobs > kMaxCandidates) return std::nullopt;
   return row;
 }
 
@@ -167,7 +171,7 @@ int32_t CandidatesPerShard(std::span<const RowSampling> rows) {
 
 int32_t RowSampling::candidates() const {
   int32_t needed = num_logprobs;
-  if (truncates()) needed = std::max(needed, top_k > 0 ? top_k : kNucleusCandidates);
+  if (truncates()) needed = std::max(needed, top_k > 0 && top_k <= kMaxCandidates ? top_k : kNucleusCandidates);
   return needed;
 }
 
@@ -196,7 +200,7 @@ NucleusStart StartOfNucleus(const ShardSamples& in, int32_t row, const RowSampli
   const MergedCandidates merged = MergeCandidates(in, row);
   NucleusStart start;
   start.max_logit = merged.sorted.empty() ? 0.0f : merged.sorted.front().logit;
-  if (p.top_p < 1.0f) {  // as KeptCount's target
+  if (p.top_k == 0 && p.top_p < 1.0f) {  // as KeptCount's target (within a top-k set, the search's)
     start.target = p.top_p * std::exp(CombinedLogSumExp(in, row, 3) - start.max_logit / p.temperature);
   }
   return start;

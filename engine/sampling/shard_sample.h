@@ -2,9 +2,10 @@
 // (Backend::SampleRows) and, where a row truncates or asks for logprobs, lists its most likely
 // columns (Backend::TopCandidates); the host merges these few numbers per shard into the token.
 // The merge reproduces Sampler::Sample (same race, same truncations) without the logits ever
-// leaving the devices. A top-p or min-p set that reaches past the candidates leaves its row
-// undecided after this first round: the devices then find the set's last token
-// (engine/sampling/nucleus_search.h), mask the rest and race again (MergeMaskedRace).
+// leaving the devices. A kept set that reaches past the candidates (a wide top-p or min-p set, a
+// top-k above kMaxCandidates) leaves its row undecided after this first round: the devices then
+// find the set's last token (engine/sampling/nucleus_search.h), mask the rest and race again
+// (MergeMaskedRace).
 #pragma once
 
 #include <cstdint>
@@ -18,10 +19,12 @@
 
 namespace tspserve {
 
-// Candidates each shard lists for a row that truncates with top-p or min-p only; a nucleus of more
-// tokens than the shards list together is searched for on the devices (nucleus_search.h).
+// Candidates each shard lists for a row that truncates with top-p or min-p only (or with a top-k
+// above kMaxCandidates); a kept set of more tokens than the shards list together is searched for
+// on the devices (nucleus_search.h).
 inline constexpr int32_t kNucleusCandidates = 256;
-// Most candidates a shard lists (Backend::TopCandidates' k); top-k beyond it samples on the host.
+// Most candidates a shard lists (Backend::TopCandidates' k): a top-k up to it is decided from
+// the candidates, a larger one searched for.
 inline constexpr int32_t kMaxCandidates = 1024;
 
 // What the devices need to sample one row: a request's settings and the race's (seed, step).
@@ -38,9 +41,9 @@ struct RowSampling {
   uint64_t seed = 0;
   uint64_t step = 0;  // the output position being sampled
 
-  // Settings that can be sampled on the devices: a top-k and logprob count within
-  // kMaxCandidates, and no logprobs together with penalties or banned tokens (logprobs are of the
-  // raw logits, which the devices penalize in place). nullopt otherwise.
+  // Settings that can be sampled on the devices: a logprob count within kMaxCandidates, and no
+  // logprobs together with penalties or banned tokens (logprobs are of the raw logits, which the
+  // devices penalize in place). nullopt otherwise.
   static std::optional<RowSampling> ForDevices(const SamplingParams& params, int32_t vocab_size,
                                                uint64_t seed, uint64_t step, bool has_banned_tokens = false);
   bool penalized() const {
@@ -64,20 +67,22 @@ struct ShardSamples {
 // so that the step buffers keep their size from step to step.
 int32_t CandidatesPerShard(std::span<const RowSampling> rows);
 
-// True when some row's top-p or min-p set (without top-k) may reach past the candidates, so that
-// the step may have to search for it on the devices.
+// True when some row's kept set may reach past the candidates (a top-p or min-p set without
+// top-k, or a top-k above kMaxCandidates), so that the step may have to search for it on the
+// devices.
 bool MayNeedNucleusSearch(std::span<const RowSampling> rows);
 
 // The token of gathered row `row` sampled with `params` (its logprob is of the penalized logits
-// where penalties applied); nullopt when its top-p or min-p set reaches past the listed
-// candidates (only where MayNeedNucleusSearch). InvalidArgument when the row's logits are not
+// where penalties applied); nullopt when its kept set reaches past the listed candidates (only
+// where MayNeedNucleusSearch). InvalidArgument when the row's logits are not
 // finite; InternalError when the shards listed fewer candidates than the row needs.
 absl::StatusOr<std::optional<SampledToken>> MergeShardSamples(const ShardSamples& samples, int32_t row,
                                                               const RowSampling& params);
 
-// Where the search for a row's wide top-p or min-p set starts: the vocabulary's largest logit, and
-// the top-p target mass in units of that logit's weight (weights exp((logit - max_logit) / T), as
-// Sampler weighs them; 0 when the row has no top-p).
+// Where the search for a row's wide kept set starts: the vocabulary's largest logit, and the
+// top-p target mass in units of that logit's weight (weights exp((logit - max_logit) / T), as
+// Sampler weighs them; 0 when the row has no top-p, or a top-k, within whose set the search
+// finds the target itself).
 struct NucleusStart {
   float max_logit = 0.0f;
   double target = 0.0;

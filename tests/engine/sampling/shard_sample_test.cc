@@ -48,7 +48,10 @@ TEST_F(ShardSampleTest, EveryRowIsTheHostSamplersToken) {
       {0.7f, 10, 1.0f, 0.0f, 0, 1.0f, -0.5f, 1.0f},
       // Sets wider than the candidates, searched for on the shards:
       {4.0f, 0, 0.99f, 0.0f, 0}, {3.0f, 0, 1.0f, 0.001f, 2}, {6.0f, 0, 0.97f, 0.0005f, 0, 1.3f, 0.2f, 0.1f},
-      {8.0f, 0, 0.5f, 0.0f, 1}};
+      {8.0f, 0, 0.5f, 0.0f, 1},
+      // Top-k above what a shard lists (searched for by count), alone and with top-p and min-p
+      // (hot enough that the cut matters):
+      {8.0f, 1500, 1.0f, 0.0f, 2}, {8.0f, 3000, 0.9f, 0.0f, 0}, {6.0f, 2000, 0.95f, 0.01f, 0, 1.2f}};
   int searched = 0, total = 0;
   for (const int32_t vocab : {1, 37, 1237, 5000}) {
     for (const int32_t shards : {1, 2, 3, 4}) {
@@ -112,20 +115,24 @@ TEST_F(ShardSampleTest, EveryRowIsTheHostSamplersToken) {
 }
 
 // Sets of thousands of tokens, with the last kept logit shared by tokens it does not keep (the
-// all-equal row keeps the first 10% of the ids), are searched for and sampled as the host does.
+// all-equal rows keep the first 10% of the ids, or the first 1500), are searched for and sampled
+// as the host does.
 TEST_F(ShardSampleTest, ANucleusWiderThanTheCandidatesIsSearchedFor) {
-  constexpr int32_t kVocab = 4000, kRows = 4;
+  constexpr int32_t kVocab = 4000, kRows = 6;
   std::vector<float> logits(kRows * kVocab);
   std::uniform_real_distribution<float> tiny(-0.01f, 0.01f);
   std::uniform_int_distribution<int32_t> level(0, 3);
   for (int32_t c = 0; c < kVocab; ++c) {
-    logits[c] = tiny(rng_);                                           // nearly equal
+    logits[c] = tiny(rng_);                                            // nearly equal
     logits[kVocab + c] = tiny(rng_);
-    logits[2 * kVocab + c] = 0.5f;                                    // all equal
+    logits[2 * kVocab + c] = 0.5f;                                     // all equal
     logits[3 * kVocab + c] = 0.25f * static_cast<float>(level(rng_));  // four levels of ties
+    logits[4 * kVocab + c] = 0.5f;
+    logits[5 * kVocab + c] = 0.25f * static_cast<float>(level(rng_));
   }
-  const auto row = [](float top_p, float min_p, uint64_t seed) {
+  const auto row = [](int32_t top_k, float top_p, float min_p, uint64_t seed) {
     SamplingParams p;
+    p.top_k = top_k;
     p.top_p = top_p;
     p.min_p = min_p;
     return *RowSampling::ForDevices(p, kVocab, seed, seed % 5);
@@ -133,8 +140,9 @@ TEST_F(ShardSampleTest, ANucleusWiderThanTheCandidatesIsSearchedFor) {
   for (const int32_t shards : {1, 2, 3}) {
     for (uint64_t seed = 1; seed <= 12; ++seed) {
       SCOPED_TRACE(::testing::Message() << shards << " shards, seed " << seed);
-      const std::vector<RowSampling> params = {row(0.9f, 0.0f, seed), row(1.0f, 0.5f, seed), row(0.1f, 0.0f, seed),
-                                               row(0.6f, 0.0f, seed)};
+      const std::vector<RowSampling> params = {row(0, 0.9f, 0.0f, seed),    row(0, 1.0f, 0.5f, seed),
+                                               row(0, 0.1f, 0.0f, seed),    row(0, 0.6f, 0.0f, seed),
+                                               row(1500, 1.0f, 0.0f, seed), row(2500, 0.5f, 0.0f, seed)};
       ShardedRun run = RunShards(*backend_, logits, kRows, kVocab, shards, params);
       const std::vector<absl::StatusOr<SampledToken>> tokens = SampleOnShards(*backend_, run, params);
       for (int32_t r = 0; r < kRows; ++r) {
@@ -157,8 +165,11 @@ TEST_F(ShardSampleTest, SettingsTheDevicesCannotSampleStayOnTheHost) {
   EXPECT_TRUE(RowSampling::ForDevices(p, 100, 0, 0).has_value());
   p.top_k = 100;  // the whole vocabulary: off
   EXPECT_EQ(RowSampling::ForDevices(p, 100, 0, 0)->top_k, 0);
-  p.top_k = kMaxCandidates + 1;
+  p.top_k = kMaxCandidates + 1;  // searched for on the devices
+  EXPECT_EQ(RowSampling::ForDevices(p, 200000, 0, 0)->candidates(), kNucleusCandidates);
+  p.num_logprobs = kMaxCandidates + 1;
   EXPECT_FALSE(RowSampling::ForDevices(p, 200000, 0, 0).has_value());
+  p.num_logprobs = 0;
   p.top_k = 0;
   p.presence_penalty = 0.5f;  // penalties are applied on the devices, unless logprobs are asked for
   EXPECT_TRUE(RowSampling::ForDevices(p, 100, 0, 0).has_value());
