@@ -310,7 +310,7 @@ absl::Status Engine::Step() {
   if (plan.empty()) {
     return absl::ResourceExhaustedError("the scheduler could not place any waiting request");
   }
-  PlanDeviceSampling(plan);
+  if (!options_.sample_on_host) PlanDeviceSampling(plan);
   for (const ScheduledSeq& entry : plan.seqs) {
     Request& r = *active_.at(entry.seq_id);
     if (r.pending.timings.first_scheduled < 0) r.pending.timings.first_scheduled = SecondsSince(r.arrival);

@@ -46,6 +46,9 @@ struct EngineOptions {
   int64_t kv_cache_bytes = 256ll << 20;  // memory for KV pages per rank (0 on CUDA: from free memory)
   int32_t num_kv_blocks = 0;             // > 0: exactly this many pages per rank (overrides the bytes)
   bool decode_graphs = false;            // decode steps as CUDA graphs: see ExecutorOptions
+  // Every step's logits come back and Sampler draws on the host: the reference that sampling on
+  // the devices (the default) is tested against.
+  bool sample_on_host = false;
   SchedulerOptions scheduler;
   int32_t max_queued_requests = 4096;    // waiting requests beyond this are refused (Unavailable)
   metrics::ServerMetrics* metrics = nullptr;  // not owned; when set, the engine records into it

@@ -3,6 +3,7 @@
 // numbers per row and shard travel (engine/sampling/shard_sample.h), or the whole rows gathered
 // on rank 0 (steps that do not sample: teacher forcing, settings the devices do not take).
 #include <algorithm>
+#include <limits>
 
 #include "engine/common/check.h"
 #include "engine/common/status.h"
@@ -108,13 +109,28 @@ absl::Status ParallelForward::SampleOnDevices(const Tensor& logits, std::span<co
     ASSIGN_OR_RETURN(candidates, model_.Scratch(kCandidates, DType::kF32, rows, 2 * k));
     backend_.TopCandidates(scores, shard.valid, shard.begin, candidates);
   }
-  // Rank 0 needs the tokens; every rank of a sharded head runs the rounds of a nucleus search.
+  // The raw logits' race and candidates, for the logprobs of rows whose scores are altered
+  // (before a nucleus search masks the scores, which are the raw logits when no entry applies).
+  const int32_t raw_k = RawCandidatesPerShard(head_sampling_);
+  Tensor raw_races, raw_candidates;
+  if (raw_k > 0) {
+    ASSIGN_OR_RETURN(raw_races, model_.Scratch(kRawRaces, DType::kF32, rows, 4));
+    ASSIGN_OR_RETURN(raw_candidates, model_.Scratch(kRawCandidates, DType::kF32, rows, 2 * raw_k));
+    backend_.SampleRows(logits, shard.valid, shard.begin, race_params, temperature.View({rows}), raw_races);
+    backend_.TopCandidates(logits, shard.valid, shard.begin, raw_candidates);
+  }
+  // Rank 0 needs the tokens; every rank of a sharded head runs the rounds of a nucleus search and
+  // picks the raw logits of the sampled tokens.
   const int32_t shards = config_.weights_sharded() ? tensor_comm_.size() : 1;
-  const bool to_host = comm_.rank() == 0 || (shards > 1 && MayNeedNucleusSearch(head_sampling_));
+  const bool to_host = comm_.rank() == 0 || (shards > 1 && (MayNeedNucleusSearch(head_sampling_) || raw_k > 0));
   ASSIGN_OR_RETURN(const std::vector<float> host_races, ShardResults(races, kGatheredRaces, to_host));
-  std::vector<float> host_candidates;
+  std::vector<float> host_candidates, host_raw_races, host_raw_candidates;
   if (k > 0) {
     ASSIGN_OR_RETURN(host_candidates, ShardResults(candidates, kGatheredCandidates, to_host));
+  }
+  if (raw_k > 0) {
+    ASSIGN_OR_RETURN(host_raw_races, ShardResults(raw_races, kGatheredRawRaces, to_host));
+    ASSIGN_OR_RETURN(host_raw_candidates, ShardResults(raw_candidates, kGatheredRawCandidates, to_host));
   }
   if (!to_host) return absl::OkStatus();
   const ShardSamples samples{shards, static_cast<int32_t>(rows), k, host_races, host_candidates};
@@ -134,8 +150,35 @@ absl::Status ParallelForward::SampleOnDevices(const Tensor& logits, std::span<co
       search = true;
     }
   }
-  if (!search) return absl::OkStatus();
-  return SearchNuclei(scores, samples, starts, order, out);
+  if (search) RETURN_IF_ERROR(SearchNuclei(scores, samples, starts, order, out));
+  if (raw_k == 0) return absl::OkStatus();
+  const ShardSamples raw{shards, static_cast<int32_t>(rows), raw_k, host_raw_races, host_raw_candidates};
+  return AddRawLogprobsOnDevices(logits, raw, order, out);
+}
+
+absl::Status ParallelForward::AddRawLogprobsOnDevices(const Tensor& logits, const ShardSamples& raw,
+                                                      std::span<const int32_t> order, StepOutput& out) {
+  const int64_t rows = logits.dim(0);
+  const HeadShard shard = head_shard(logits.dim(1));
+  auto sampled = [&](int64_t g) -> absl::StatusOr<SampledToken>& {
+    return out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])];
+  };
+  // Each shard copies the raw logit of the tokens it holds; -inf elsewhere.
+  const std::vector<float> none(static_cast<size_t>(rows), -std::numeric_limits<float>::infinity());
+  ASSIGN_OR_RETURN(const Tensor picked, Upload(kPicked, DType::kF32, rows, 1, none.data()));
+  for (int64_t g = 0; g < rows; ++g) {
+    if (!head_sampling_[static_cast<size_t>(g)].raw_logprobs || !sampled(g).ok()) continue;
+    const int64_t column = sampled(g)->token - shard.begin;
+    if (column < 0 || column >= shard.valid) continue;
+    backend_.Copy(picked.Slice(g, g + 1), logits.Slice(g, g + 1).Columns(column, column + 1));
+  }
+  ASSIGN_OR_RETURN(const std::vector<float> all, ShardResults(picked, kGatheredPicked, /*to_host=*/true));
+  if (comm_.rank() != 0) return absl::OkStatus();
+  for (int64_t g = 0; g < rows; ++g) {
+    const RowSampling& p = head_sampling_[static_cast<size_t>(g)];
+    if (p.raw_logprobs && sampled(g).ok()) AddRawLogprobs(raw, all, static_cast<int32_t>(g), p, *sampled(g));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParallelForward::SearchNuclei(const Tensor& scores, const ShardSamples& first,
@@ -163,8 +206,7 @@ absl::Status ParallelForward::SearchNuclei(const Tensor& scores, const ShardSamp
   ASSIGN_OR_RETURN(Tensor races, model_.Scratch(kRaces, DType::kF32, rows, 4));
   backend_.SampleRows(scores, shard.valid, shard.begin, race_params, temperature.View({rows}), races);
   ASSIGN_OR_RETURN(const std::vector<float> masked, ShardResults(races, kGatheredRaces, /*to_host=*/true));
-  if (comm_.rank() != 0) return absl::OkStatus();
-  for (int64_t g = 0; g < rows; ++g) {
+  for (int64_t g = 0; g < rows; ++g) {  // on every rank: AddRawLogprobsOnDevices needs the tokens
     if (!starts[static_cast<size_t>(g)].has_value()) continue;
     out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])] =
         MergeMaskedRace(first, masked, static_cast<int32_t>(g), head_sampling_[static_cast<size_t>(g)]);

@@ -97,6 +97,11 @@ class ParallelForward {
   absl::Status SearchNuclei(const Tensor& scores, const ShardSamples& first,
                             std::span<const std::optional<NucleusStart>> starts, std::span<const int32_t> order,
                             StepOutput& out);
+  // The raw_logprobs rows' logprobs from the raw logits (`raw`: their race and candidates, as
+  // gathered): every rank of the head copies the raw logit of each sampled token it holds, one
+  // all-gather, and rank 0 replaces the rows' logprobs (AddRawLogprobs).
+  absl::Status AddRawLogprobsOnDevices(const Tensor& logits, const ShardSamples& raw, std::span<const int32_t> order,
+                                       StepOutput& out);
   // logits as above -> rank 0: [R, vocab_size] in plan order.
   absl::StatusOr<std::vector<float>> GatherLogits(const Tensor& logits, std::span<const int32_t> order);
   // Issues, deferred, the broadcast of rank `owner`'s attention shard of `layer` into shard buffer

@@ -29,6 +29,9 @@ enum ScratchSlot : int {
   kSearchQueries, kSearchScales,   // a nucleus search round's KeyHistogram queries [R, 2] I64, scales [R, 2]
   kHistograms, kGatheredHistograms,  // its histograms [R, 512] of this rank's shard, of all
   kMaskThresholds,                 // MaskLogits' thresholds [R] I64
+  kRawRaces, kGatheredRawRaces,    // raw_logprobs rows: SampleRows of the raw logits [R, 4], of all
+  kRawCandidates, kGatheredRawCandidates,  // their TopCandidates [R, 2k], of all
+  kPicked, kGatheredPicked,        // each row's raw logit of its sampled token [R, 1] (-inf elsewhere), of all
   kNumScratchSlots
 };
 

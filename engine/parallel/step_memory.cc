@@ -93,6 +93,16 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
       RETURN_IF_ERROR(reserve(kGatheredRaces, DType::kF32, shards * logit_rows, 4));
       if (k > 0) RETURN_IF_ERROR(reserve(kGatheredCandidates, DType::kF32, shards * logit_rows, 2 * k));
     }
+    if (const int64_t raw_k = RawCandidatesPerShard(step.sampling); raw_k > 0) {
+      RETURN_IF_ERROR(reserve(kRawRaces, DType::kF32, logit_rows, 4));
+      RETURN_IF_ERROR(reserve(kRawCandidates, DType::kF32, logit_rows, 2 * raw_k));
+      RETURN_IF_ERROR(reserve(kPicked, DType::kF32, logit_rows, 1));
+      if (shards > 1) {
+        RETURN_IF_ERROR(reserve(kGatheredRawRaces, DType::kF32, shards * logit_rows, 4));
+        RETURN_IF_ERROR(reserve(kGatheredRawCandidates, DType::kF32, shards * logit_rows, 2 * raw_k));
+        RETURN_IF_ERROR(reserve(kGatheredPicked, DType::kF32, shards * logit_rows, 1));
+      }
+    }
     if (MayNeedNucleusSearch(step.sampling)) {
       RETURN_IF_ERROR(reserve(kSearchQueries, DType::kI64, logit_rows, 2));
       RETURN_IF_ERROR(reserve(kSearchScales, DType::kF32, logit_rows, 2));

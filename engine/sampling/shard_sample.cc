@@ -122,6 +122,16 @@ void EnterShardWinners(std::span<const float> races, int32_t num_shards, int32_t
   }
 }
 
+// The `count` most likely merged candidates with their logprobs against the log-sum-exp `lse`.
+std::vector<std::pair<int32_t, float>> TopLogprobs(const MergedCandidates& merged, int32_t count, double lse) {
+  std::vector<std::pair<int32_t, float>> top;
+  const size_t alternatives = std::min(merged.sorted.size(), static_cast<size_t>(std::max(count, 0)));
+  for (size_t i = 0; i < alternatives; ++i) {
+    top.emplace_back(merged.sorted[i].id, static_cast<float>(merged.sorted[i].logit - lse));
+  }
+  return top;
+}
+
 // The sampled token of a finished race, its logprob against the log-sum-exp `lse`, and the row's
 // top logprobs from the merged candidates.
 absl::StatusOr<SampledToken> Sampled(const RaceLeader& race, double lse, const MergedCandidates& merged,
@@ -132,10 +142,7 @@ absl::StatusOr<SampledToken> Sampled(const RaceLeader& race, double lse, const M
   SampledToken sampled;
   sampled.token = static_cast<int32_t>(race.id());
   sampled.logprob = static_cast<float>(race.logit() - lse);
-  const size_t alternatives = std::min(merged.sorted.size(), static_cast<size_t>(p.num_logprobs));
-  for (size_t i = 0; i < alternatives; ++i) {
-    sampled.top_logprobs.emplace_back(merged.sorted[i].id, static_cast<float>(merged.sorted[i].logit - lse));
-  }
+  sampled.top_logprobs = TopLogprobs(merged, p.num_logprobs, lse);
   return sampled;
 }
 
@@ -154,8 +161,8 @@ std::optional<RowSampling> RowSampling::ForDevices(const SamplingParams& params,
   row.presence_penalty = params.presence_penalty;
   row.seed = seed;
   row.step = step;
-  const bool alters_logits = row.penalized() || has_banned_tokens;
-  if ((alters_logits && row.num_logprobs > 0) || row.num_logprobs > kMaxCandidates) return std::nullopt;
+  row.raw_logprobs = row.num_logprobs > 0 && (row.penalized() || has_banned_tokens);
+  if (row.num_logprobs > kMaxCandidates) return std::nullopt;
   return row;
 }
 
@@ -169,8 +176,16 @@ int32_t CandidatesPerShard(std::span<const RowSampling> rows) {
   return (most + 63) / 64 * 64;
 }
 
+int32_t RawCandidatesPerShard(std::span<const RowSampling> rows) {
+  int32_t most = 0;
+  for (const RowSampling& row : rows) {
+    if (row.raw_logprobs) most = std::max(most, row.num_logprobs);
+  }
+  return (most + 63) / 64 * 64;
+}
+
 int32_t RowSampling::candidates() const {
-  int32_t needed = num_logprobs;
+  int32_t needed = raw_logprobs ? 0 : num_logprobs;  // raw_logprobs: listed from the raw logits
   if (truncates()) needed = std::max(needed, top_k > 0 && top_k <= kMaxCandidates ? top_k : kNucleusCandidates);
   return needed;
 }
@@ -204,6 +219,15 @@ NucleusStart StartOfNucleus(const ShardSamples& in, int32_t row, const RowSampli
     start.target = p.top_p * std::exp(CombinedLogSumExp(in, row, 3) - start.max_logit / p.temperature);
   }
   return start;
+}
+
+void AddRawLogprobs(const ShardSamples& raw, std::span<const float> picked, int32_t row, const RowSampling& p,
+                    SampledToken& token) {
+  const double lse = CombinedLogSumExp(raw, row, 2);
+  float logit = kNegInf;
+  for (int32_t s = 0; s < raw.num_shards; ++s) logit = std::max(logit, picked[static_cast<size_t>(s) * raw.rows + row]);
+  token.logprob = static_cast<float>(logit - lse);
+  token.top_logprobs = TopLogprobs(MergeCandidates(raw, row), p.num_logprobs, lse);
 }
 
 absl::StatusOr<SampledToken> MergeMaskedRace(const ShardSamples& first, std::span<const float> masked, int32_t row,

@@ -40,10 +40,13 @@ struct RowSampling {
   float presence_penalty = 0.0f;
   uint64_t seed = 0;
   uint64_t step = 0;  // the output position being sampled
+  // Logprobs of a row whose logits the devices alter (penalties, banned tokens) are of the raw
+  // logits, as Sampler reports them: the raw logits race and list their candidates too, and the
+  // sampled token's raw logit is picked after the merge (RawLogprobs).
+  bool raw_logprobs = false;
 
-  // Settings that can be sampled on the devices: a logprob count within kMaxCandidates, and no
-  // logprobs together with penalties or banned tokens (logprobs are of the raw logits, which the
-  // devices penalize in place). nullopt otherwise.
+  // Settings that can be sampled on the devices: a logprob count within kMaxCandidates. nullopt
+  // otherwise.
   static std::optional<RowSampling> ForDevices(const SamplingParams& params, int32_t vocab_size,
                                                uint64_t seed, uint64_t step, bool has_banned_tokens = false);
   bool penalized() const {
@@ -66,6 +69,9 @@ struct ShardSamples {
 // Candidates per shard a step lists: the most any of its rows needs, rounded up to a multiple of 64
 // so that the step buffers keep their size from step to step.
 int32_t CandidatesPerShard(std::span<const RowSampling> rows);
+// Candidates per shard of the raw logits (the raw_logprobs rows' top logprobs), likewise; 0 when
+// no row has raw_logprobs.
+int32_t RawCandidatesPerShard(std::span<const RowSampling> rows);
 
 // True when some row's kept set may reach past the candidates (a top-p or min-p set without
 // top-k, or a top-k above kMaxCandidates), so that the step may have to search for it on the
@@ -93,6 +99,12 @@ NucleusStart StartOfNucleus(const ShardSamples& samples, int32_t row, const RowS
 // search's threshold) and raced again: `masked` holds that race's results, [num_shards][rows][4]
 // as Backend::SampleRows writes them. The logprob and top logprobs are of the first round's
 // (unmasked) logits, as MergeShardSamples gives them.
+// Replaces the logprobs of `token`, sampled for a raw_logprobs row, with those of the raw logits:
+// `raw` holds the raw logits' race results and candidates (RawCandidatesPerShard), `picked`
+// [num_shards][rows] each shard's raw logit of the token (-inf in the shards not holding it).
+void AddRawLogprobs(const ShardSamples& raw, std::span<const float> picked, int32_t row, const RowSampling& params,
+                    SampledToken& token);
+
 absl::StatusOr<SampledToken> MergeMaskedRace(const ShardSamples& first, std::span<const float> masked, int32_t row,
                                              const RowSampling& params);
 

@@ -27,8 +27,9 @@ struct ScheduledSeq {
 struct BatchPlan {
   std::vector<ScheduledSeq> seqs;
   // Sampling on the devices (engine/sampling/shard_sample.h): one entry per logit row, in plan
-  // order, when every row can be sampled there (no penalties, banned tokens or teacher forcing);
-  // then the tokens come back (StepOutput::sampled), not the logits. Empty: the logits come back.
+  // order, when every row can be sampled there (not teacher forcing, nor more logprobs than a
+  // shard lists); then the tokens come back (StepOutput::sampled), not the logits. Empty: the
+  // logits come back.
   std::vector<RowSampling> sampling;
   // With `sampling`: the penalized and banned tokens of its rows (PenaltyEntry::row indexes it).
   std::vector<PenaltyEntry> penalties;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "models/synthetic/make_model.h"
 
 namespace tspserve {
@@ -28,9 +30,11 @@ class EngineTest : public testing::Test {
   }
 
   static std::unique_ptr<Engine> MakeEngine(int32_t num_kv_blocks = 0, int32_t block_size = 16,
-                                            int32_t max_batched_tokens = 8192, bool decode_graphs = false) {
+                                            int32_t max_batched_tokens = 8192, bool decode_graphs = false,
+                                            bool sample_on_host = false) {
     EngineOptions options;
     options.decode_graphs = decode_graphs;
+    options.sample_on_host = sample_on_host;
     options.model_dir = *model_dir_;
     options.kv_cache_bytes = 8 << 20;
     options.num_kv_blocks = num_kv_blocks;
@@ -196,9 +200,9 @@ TEST_F(EngineTest, PromptLogitsMatchesTheLastStepOfGeneration) {
   EXPECT_FALSE(engine->PromptLogits({}).ok());
 }
 
-// Requests are sampled on the devices (no logits to the host), penalties included; a request
-// asking for logprobs with a penalty in the same batch sends every row through the full-row
-// Sampler instead. Both draw the same race, so seeded requests get the same tokens either way.
+// Requests are sampled on the devices (no logits to the host), penalties included, and on the
+// host from full logits with EngineOptions::sample_on_host. Both draw the same race, so seeded
+// requests get the same tokens either way.
 // MixedBatch with seeded sampling: greedy, top-p, top-k with logprobs, min-p with penalties, and
 // top-p and min-p sets wider than the candidates (searched for on the devices).
 std::vector<GenerateRequest> SampledBatch(std::vector<GenerateRequest> batch) {
@@ -223,20 +227,65 @@ std::vector<GenerateRequest> SampledBatch(std::vector<GenerateRequest> batch) {
   return batch;
 }
 
-TEST_F(EngineTest, DeviceSamplingAgreesWithTheFullLogitsSampler) {
-  auto sampled_batch = [] { return SampledBatch(MixedBatch(12)); };
-  std::vector<GenerateRequest> host = sampled_batch();
-  host.push_back(host[1]);
-  host.back().sampling.presence_penalty = 0.5f;
-  host.back().sampling.num_logprobs = 1;  // raw logprobs of a penalized row: the batch samples on the host
-  std::vector<GenerateResult> on_host = MakeEngine()->Generate(std::move(host));
-  on_host.pop_back();
-  const std::vector<GenerateResult> on_devices = MakeEngine()->Generate(sampled_batch());
-  EXPECT_EQ(Tokens(on_devices), Tokens(on_host));
+TEST_F(EngineTest, DeviceSamplingAgreesWithTheHostSampler) {
+  auto sampled_batch = [] {
+    std::vector<GenerateRequest> batch = SampledBatch(MixedBatch(12));
+    batch.push_back(batch[1]);  // logprobs of a penalized row: of the raw logits
+    batch.back().sampling.presence_penalty = 0.5f;
+    batch.back().sampling.num_logprobs = 1;
+    return batch;
+  };
+  const std::vector<GenerateResult> on_host =
+      MakeEngine(0, 16, 8192, /*decode_graphs=*/false, /*sample_on_host=*/true)->Generate(sampled_batch());
+  EXPECT_EQ(Tokens(MakeEngine()->Generate(sampled_batch())), Tokens(on_host));
   // Greedy requests take the same path; a logprob does not change their tokens.
   std::vector<GenerateRequest> full = MixedBatch(12);
   for (GenerateRequest& r : full) r.sampling.num_logprobs = 1;
   EXPECT_EQ(Tokens(MakeEngine()->Generate(MixedBatch(12))), Tokens(MakeEngine()->Generate(std::move(full))));
+}
+
+// The logprobs a request streams.
+std::vector<SampledToken> StreamedLogprobs(Engine& engine, GenerateRequest request) {
+  std::promise<void> finished;
+  std::vector<SampledToken> logprobs;
+  absl::StatusOr<uint64_t> id = engine.Submit(std::move(request), [&](const RequestOutput& out) {
+    logprobs.insert(logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+    if (out.finished) finished.set_value();
+  });
+  EXPECT_TRUE(id.ok()) << id.status();
+  if (id.ok()) finished.get_future().wait();
+  return logprobs;
+}
+
+// A row whose logits the devices penalize (or whose tokens they ban) reports the logprobs of the
+// raw logits, as the host Sampler does: each shard's raw race and candidates, and the sampled
+// token's raw logit picked after the merge.
+TEST_F(EngineTest, LogprobsOfPenalizedRowsAreOfTheRawLogits) {
+  for (const float top_p : {1.0f, 0.9f}) {
+    SCOPED_TRACE(::testing::Message() << "top_p " << top_p);
+    GenerateRequest request = MixedBatch(10)[2];
+    request.sampling.temperature = 0.8f;
+    request.sampling.top_p = top_p;
+    request.sampling.seed = 5;
+    request.sampling.repetition_penalty = 1.3f;
+    request.sampling.presence_penalty = 0.5f;
+    request.sampling.num_logprobs = 3;
+    const std::vector<SampledToken> want =
+        StreamedLogprobs(*MakeEngine(0, 16, 8192, /*decode_graphs=*/false, /*sample_on_host=*/true), request);
+    const std::vector<SampledToken> got = StreamedLogprobs(*MakeEngine(), request);
+    ASSERT_EQ(got.size(), want.size());
+    ASSERT_EQ(want.size(), 10u);
+    for (size_t i = 0; i < want.size(); ++i) {
+      SCOPED_TRACE(::testing::Message() << "token " << i);
+      EXPECT_EQ(got[i].token, want[i].token);
+      EXPECT_NEAR(got[i].logprob, want[i].logprob, 1e-4);
+      ASSERT_EQ(got[i].top_logprobs.size(), 3u);
+      for (size_t j = 0; j < 3; ++j) {
+        EXPECT_EQ(got[i].top_logprobs[j].first, want[i].top_logprobs[j].first);
+        EXPECT_NEAR(got[i].top_logprobs[j].second, want[i].top_logprobs[j].second, 1e-4);
+      }
+    }
+  }
 }
 
 // With decode graphs on the CPU (which cannot record), decode steps upload with fixed, bucketed

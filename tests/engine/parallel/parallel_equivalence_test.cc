@@ -105,7 +105,7 @@ std::vector<GenerateRequest> SampledRequests(const std::vector<std::vector<int32
     if (i % 4 == 0) s.top_p = 0.9f;
     if (i % 4 == 1) s.top_k = 20, s.num_logprobs = 2;
     if (i % 4 == 2) s.min_p = 0.05f;
-    if (i % 4 == 3) s.repetition_penalty = 1.3f, s.presence_penalty = 0.4f;
+    if (i % 4 == 3) s.repetition_penalty = 1.3f, s.presence_penalty = 0.4f, s.num_logprobs = 2;  // raw logprobs
   }
   return requests;
 }

@@ -27,7 +27,8 @@ constexpr int32_t kRows = 24;
 std::string ModelDir() { return testing_support::SyntheticModelDir("small"); }
 
 // Row r's settings: greedy, temperature (every other time with repetition and frequency
-// penalties, applied on the devices), top-p, top-k with logprobs, min-p, all at once.
+// penalties, applied on the devices, and logprobs, of the raw logits), top-p, top-k with
+// logprobs, min-p, all at once.
 SamplingParams ParamsOf(int32_t r, int32_t round) {
   SamplingParams p;
   p.seed = static_cast<uint64_t>(1000 * round + r);
@@ -36,7 +37,7 @@ SamplingParams ParamsOf(int32_t r, int32_t round) {
   if (r % 6 == 3) p.top_k = 40, p.num_logprobs = 5;
   if (r % 6 == 4) p.min_p = 0.05f;
   if (r % 6 == 5) p.top_k = 200, p.top_p = 0.8f, p.min_p = 0.02f;
-  if (r % 12 == 1) p.repetition_penalty = 1.25f, p.frequency_penalty = 0.2f;
+  if (r % 12 == 1) p.repetition_penalty = 1.25f, p.frequency_penalty = 0.2f, p.num_logprobs = 2;  // raw logprobs
   if (r % 12 == 8) p.temperature = 4.0f, p.top_p = 0.99f;  // sets wider than the candidates:
   if (r % 12 == 10) p.temperature = 4.0f, p.min_p = 1e-3f;  // searched for on the devices
   return p;
@@ -88,7 +89,8 @@ TEST_P(GpuSamplingTest, DevicesDrawTheHostSamplersTokens) {
       const absl::StatusOr<SampledToken>& got = on_devices->sampled[static_cast<size_t>(r)];
       ASSERT_TRUE(got.ok()) << got.status();
       EXPECT_EQ(got->token, want->token);
-      if (sampled.sampling[static_cast<size_t>(r)].penalized()) continue;  // logprob of the penalized logits
+      const RowSampling& settings = sampled.sampling[static_cast<size_t>(r)];
+      if (settings.penalized() && !settings.raw_logprobs) continue;  // logprob of the penalized logits
       EXPECT_NEAR(got->logprob, want->logprob, 1e-3);
       ASSERT_EQ(got->top_logprobs.size(), want->top_logprobs.size());
       for (size_t i = 0; i < want->top_logprobs.size(); ++i) {

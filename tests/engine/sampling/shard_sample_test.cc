@@ -160,24 +160,25 @@ TEST_F(ShardSampleTest, ANucleusWiderThanTheCandidatesIsSearchedFor) {
   }
 }
 
-TEST_F(ShardSampleTest, SettingsTheDevicesCannotSampleStayOnTheHost) {
+TEST_F(ShardSampleTest, SettingsTheDevicesSample) {
   SamplingParams p;
   EXPECT_TRUE(RowSampling::ForDevices(p, 100, 0, 0).has_value());
   p.top_k = 100;  // the whole vocabulary: off
   EXPECT_EQ(RowSampling::ForDevices(p, 100, 0, 0)->top_k, 0);
   p.top_k = kMaxCandidates + 1;  // searched for on the devices
   EXPECT_EQ(RowSampling::ForDevices(p, 200000, 0, 0)->candidates(), kNucleusCandidates);
-  p.num_logprobs = kMaxCandidates + 1;
+  p.num_logprobs = kMaxCandidates + 1;  // more alternatives than a shard lists: on the host
   EXPECT_FALSE(RowSampling::ForDevices(p, 200000, 0, 0).has_value());
   p.num_logprobs = 0;
   p.top_k = 0;
-  p.presence_penalty = 0.5f;  // penalties are applied on the devices, unless logprobs are asked for
-  EXPECT_TRUE(RowSampling::ForDevices(p, 100, 0, 0).has_value());
-  p.num_logprobs = 2;
-  EXPECT_FALSE(RowSampling::ForDevices(p, 100, 0, 0).has_value());
+  p.presence_penalty = 0.5f;  // penalties are applied on the devices
+  EXPECT_FALSE(RowSampling::ForDevices(p, 100, 0, 0)->raw_logprobs);
+  p.num_logprobs = 2;  // with logprobs, of the raw logits, listed from them apart
+  EXPECT_TRUE(RowSampling::ForDevices(p, 100, 0, 0)->raw_logprobs);
+  EXPECT_EQ(RowSampling::ForDevices(p, 100, 0, 0)->candidates(), 0);
   p.presence_penalty = 0.0f;
-  EXPECT_TRUE(RowSampling::ForDevices(p, 100, 0, 0).has_value());
-  EXPECT_FALSE(RowSampling::ForDevices(p, 100, 0, 0, /*has_banned_tokens=*/true).has_value());
+  EXPECT_FALSE(RowSampling::ForDevices(p, 100, 0, 0)->raw_logprobs);
+  EXPECT_TRUE(RowSampling::ForDevices(p, 100, 0, 0, /*has_banned_tokens=*/true)->raw_logprobs);
   p.num_logprobs = 0;
   p.temperature = 0.0f;
   p.top_p = 0.5f;  // greedy ignores truncation
