@@ -37,6 +37,7 @@ struct BenchFlags {
   std::string batch_sizes = "1";
   std::string contexts = "256";
   int32_t decode_steps = 8;
+  bool mixed_contexts = false;
   int32_t warmup = 1;
   int32_t repeat = 3;
   int32_t block_size = 16;
@@ -169,6 +170,7 @@ absl::StatusOr<bench::ModeResult> RunMode(const BenchFlags& f, const Plan& plan,
   options.warmup = f.warmup;
   options.repeat = f.repeat;
   options.decode_steps = f.decode_steps;
+  options.mixed_contexts = f.mixed_contexts;
   ASSIGN_OR_RETURN(options.sampling, DeviceSampling(f, plan.config));
   ASSIGN_OR_RETURN(std::unique_ptr<bench::BenchRunner> runner, bench::BenchRunner::Create(options, rates));
   bench::ModeResult result;
@@ -243,6 +245,8 @@ void AddBenchCommand(CLI::App& app, const std::string& command_line, int* exit_c
   cmd->add_option("--batch-sizes", flags->batch_sizes, "decode batch sizes, e.g. 1,8,64");
   cmd->add_option("--contexts", flags->contexts, "decode context lengths, e.g. 1K,32K");
   cmd->add_option("--decode-steps", flags->decode_steps, "timed decode steps per repeat");
+  cmd->add_flag("--mixed-contexts", flags->mixed_contexts,
+                "decode batches of mixed lengths: sequence b of B holds context*(b+1)/B tokens");
   cmd->add_option("--warmup", flags->warmup, "untimed runs before each case");
   cmd->add_option("--repeat", flags->repeat, "timed runs per case (the median is reported)");
   cmd->add_option("--block-size", flags->block_size, "tokens per KV page");

@@ -33,7 +33,7 @@ double HiddenFraction(const CommStats& s) {
 
 std::string CaseName(const CaseRecord& c) {
   return c.phase == "prefill" ? absl::StrFormat("prefill %d", c.prompt_tokens)
-                              : absl::StrFormat("decode b=%d ctx=%d", c.batch, c.context);
+                              : absl::StrFormat("decode b=%d ctx=%s%d", c.batch, c.mixed_contexts ? "<=" : "", c.context);
 }
 
 }  // namespace
@@ -72,7 +72,8 @@ nlohmann::json ToJson(const BenchContext& context, const std::vector<ModeResult>
       nlohmann::json rec = {
           {"mode", r.mode}, {"schedule", r.schedule}, {"degree", r.degree}, {"tp", r.tp}, {"sp", r.sp},
           {"phase", c.phase}, {"prompt_tokens", c.prompt_tokens}, {"batch", c.batch},
-          {"context", c.context}, {"ok", c.ok}, {"error", c.error}, {"seconds", c.seconds},
+          {"context", c.context}, {"mixed_contexts", c.mixed_contexts}, {"ok", c.ok}, {"error", c.error},
+          {"seconds", c.seconds},
           {"seconds_min", c.seconds_min}, {"tokens_per_s", c.tokens_per_s},
           {"flops_per_gpu", c.work.flops}, {"bytes_per_gpu", c.work.bytes},
           {"floor_seconds", c.floor_seconds},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/status.h"
@@ -114,7 +115,14 @@ CaseRecord BenchRunner::Decode(int64_t batch, int64_t context) {
   record.phase = "decode";
   record.batch = batch;
   record.context = context;
-  record.work = DecodeWork(options_.config, batch, context, options_.executor.parallel.degree,
+  record.mixed_contexts = options_.mixed_contexts;
+  std::vector<int64_t> contexts(static_cast<size_t>(batch), context);
+  if (options_.mixed_contexts) {
+    for (int64_t b = 0; b < batch; ++b) contexts[static_cast<size_t>(b)] = std::max<int64_t>(1, context * (b + 1) / batch);
+  }
+  // The work is linear in each sequence's keys: the mean context gives the batch's.
+  const int64_t mean_context = std::accumulate(contexts.begin(), contexts.end(), int64_t{0}) / batch;
+  record.work = DecodeWork(options_.config, batch, mean_context, options_.executor.parallel.degree,
                            ElementBytes());
   StartCase();
   // The contexts' pages are reserved, not computed: a decode step's cost does not depend on the
@@ -126,7 +134,7 @@ CaseRecord BenchRunner::Decode(int64_t batch, int64_t context) {
   for (int64_t b = 0; b < batch; ++b) {
     const SeqId id = next_seq_++;
     absl::StatusOr<std::vector<TokenSlot>> slots =
-        executor_->kv_cache().Append(id, 0, static_cast<int32_t>(context));
+        executor_->kv_cache().Append(id, 0, static_cast<int32_t>(contexts[static_cast<size_t>(b)]));
     if (!slots.ok()) {
       record.error = absl::StrCat("KV cache: ", batch, " x ", context, " tokens: ",
                                   std::string(slots.status().message()));
@@ -149,7 +157,7 @@ CaseRecord BenchRunner::Decode(int64_t batch, int64_t context) {
     }
     const std::vector<int32_t> tokens = RandomTokens(batch);
     for (int64_t b = 0; b < batch; ++b) {
-      plan.seqs.push_back({seqs[static_cast<size_t>(b)], static_cast<int32_t>(context + s), 1,
+      plan.seqs.push_back({seqs[static_cast<size_t>(b)], static_cast<int32_t>(contexts[static_cast<size_t>(b)] + s), 1,
                            {tokens[static_cast<size_t>(b)]}, /*wants_logits=*/true});
     }
     absl::StatusOr<double> seconds = TimedRun(*executor_, plan);

@@ -24,6 +24,9 @@ struct RunnerOptions {
   int32_t warmup = 1;
   int32_t repeat = 3;
   int32_t decode_steps = 8;    // timed steps per repeat of a decode case
+  // Decode batches of mixed lengths: sequence b of B holds context * (b + 1) / B tokens (at least
+  // 1), as a serving batch does, instead of `context` each.
+  bool mixed_contexts = false;
   RowSampling sampling;        // every row's sampling on the devices (default greedy)
 };
 
@@ -42,7 +45,8 @@ struct CaseRecord {
   std::string phase;  // "prefill" or "decode"
   int64_t prompt_tokens = 0;  // prefill
   int64_t batch = 0;          // decode
-  int64_t context = 0;        // decode
+  int64_t context = 0;        // decode: every sequence's, or the longest's when mixed
+  bool mixed_contexts = false;  // decode: RunnerOptions::mixed_contexts
   bool ok = false;
   std::string error;          // why the case did not run (out of KV pages or memory)
   double seconds = 0;         // median: a whole prefill, or one decode step

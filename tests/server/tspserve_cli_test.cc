@@ -149,17 +149,22 @@ TEST_F(CliTest, BenchMeasuresEveryCaseOfEveryMode) {
   EXPECT_GT(tp_decode["comm_summed_over_ranks"]["AllReduce"]["calls"].get<int64_t>(), 0);
 }
 
-TEST_F(CliTest, BenchFindsTheLongestPromptTheKvPoolHolds) {
+TEST_F(CliTest, BenchFindsTheLongestPromptTheKvPoolHoldsAndMixesContexts) {
   const fs::path json = fs::path(testing::TempDir()) / "longest.json";
   // tiny: 1 KiB of K/V per token on the rank that holds it; 1 MiB pools on 2 ranks hold 2048.
-  // The rows sample with top-p on the devices.
+  // The rows sample with top-p on the devices; the decode batch holds sequences of 3 and 6 keys.
   const Result r = RunTspserve(
-      "bench --device cpu --modes tsp --degree 2 --prompt-lengths 16 --batch-sizes 1 --contexts 8 "
+      "bench --device cpu --modes tsp --degree 2 --prompt-lengths 16 --batch-sizes 2 --contexts 6 --mixed-contexts "
       "--temperature 0.8 --top-p 0.9 "
       "--decode-steps 1 --warmup 0 --repeat 1 --kv-cache-mb 1 --longest-prompt 256 "
       "--longest-prompt-limit 8K --json " + json.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const int64_t longest = ReadJson(json)["longest_prompt"]["tsp/weight-stationary"].get<int64_t>();
+  const nlohmann::json report = ReadJson(json);
+  const int64_t longest = report["longest_prompt"]["tsp/weight-stationary"].get<int64_t>();
+  const nlohmann::json& decode = report["cases"][1];
+  EXPECT_EQ(decode["phase"], "decode");
+  EXPECT_TRUE(decode["ok"].get<bool>()) << decode["error"];
+  EXPECT_TRUE(decode["mixed_contexts"].get<bool>());
   EXPECT_GE(longest, 2048 - 32);
   EXPECT_LT(longest, 4096);
 }
