@@ -1,7 +1,8 @@
-// The two GPU steps of the search for a wide top-p set (Backend::KeyHistogram and
-// Backend::MaskLogits): a per-row histogram of one 8-bit digit of the tokens' rank keys with the
-// probability mass behind each digit, so the host narrows the cut a byte a round from 512 numbers
-// per row; then the cut itself, in place, once the threshold key is known.
+// The two GPU steps of the search for a kept set wider than the candidates (a top-p or top-k
+// set; Backend::KeyHistogram and Backend::MaskLogits): a per-row histogram of one 8-bit digit of
+// the tokens' rank keys with the count and probability mass behind each digit, so the host
+// narrows the cut a byte a round from 512 numbers per row; then the cut itself, in place, once
+// the threshold key is known.
 //
 // The rank key of column c holding logit x (engine/common/rank_key.h; kernels/ cannot include
 // engine/, so nucleus.cu restates it):

@@ -142,7 +142,7 @@ class Backend {
   // decided from the shards' candidates (engine/sampling/shard_sample.h).
   virtual void TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                              const Tensor& out) = 0;
-  // One round of the search for a wide top-p set (engine/sampling/nucleus_search.h): per row of
+  // One round of the search for a wide kept set (engine/sampling/nucleus_search.h): per row of
   // one vocabulary shard of fp32 logits [R, C] (rows may be strided; column c is token
   // id_offset + c, columns [0, valid_cols) count), a histogram of the 8-bit digit at bit `shift`
   // of the rank keys (engine/common/rank_key.h) of the columns whose key agrees with `prefix` in
