@@ -3,7 +3,6 @@
 // numbers per row and shard travel (engine/sampling/shard_sample.h), or the whole rows gathered
 // on rank 0 (steps that do not sample: teacher forcing, settings the devices do not take).
 #include <algorithm>
-#include <limits>
 
 #include "engine/common/check.h"
 #include "engine/common/status.h"
@@ -158,25 +157,30 @@ absl::Status ParallelForward::SampleOnDevices(const Tensor& logits, std::span<co
 
 absl::Status ParallelForward::AddRawLogprobsOnDevices(const Tensor& logits, const ShardSamples& raw,
                                                       std::span<const int32_t> order, StepOutput& out) {
-  const int64_t rows = logits.dim(0);
-  const HeadShard shard = head_shard(logits.dim(1));
+  const int64_t rows = logits.dim(0), shard_cols = logits.dim(1);
+  const HeadShard shard = head_shard(shard_cols);
   auto sampled = [&](int64_t g) -> absl::StatusOr<SampledToken>& {
     return out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])];
   };
-  // Each shard copies the raw logit of the tokens it holds; -inf elsewhere.
-  const std::vector<float> none(static_cast<size_t>(rows), -std::numeric_limits<float>::infinity());
-  ASSIGN_OR_RETURN(const Tensor picked, Upload(kPicked, DType::kF32, rows, 1, none.data()));
+  auto wanted = [&](int64_t g) { return head_sampling_[static_cast<size_t>(g)].raw_logprobs && sampled(g).ok(); };
+  // One gather of an element per row from the logits [R * shard_cols, 1]: the sampled token's
+  // column where this shard holds it (any column of the row elsewhere: the host reads the
+  // owner's).
+  std::vector<int32_t> elements(static_cast<size_t>(rows));
   for (int64_t g = 0; g < rows; ++g) {
-    if (!head_sampling_[static_cast<size_t>(g)].raw_logprobs || !sampled(g).ok()) continue;
-    const int64_t column = sampled(g)->token - shard.begin;
-    if (column < 0 || column >= shard.valid) continue;
-    backend_.Copy(picked.Slice(g, g + 1), logits.Slice(g, g + 1).Columns(column, column + 1));
+    const int64_t column = wanted(g) ? sampled(g)->token - shard.begin : 0;
+    elements[static_cast<size_t>(g)] = static_cast<int32_t>(g * shard_cols + std::clamp<int64_t>(column, 0, shard_cols - 1));
   }
+  ASSIGN_OR_RETURN(const Tensor indices, Upload(kPickIndices, DType::kI32, rows, 1, elements.data()));
+  ASSIGN_OR_RETURN(const Tensor picked, model_.Scratch(kPicked, DType::kF32, rows, 1));
+  backend_.GatherRows(logits.View({rows * shard_cols, 1}), indices.View({rows}), picked);
   ASSIGN_OR_RETURN(const std::vector<float> all, ShardResults(picked, kGatheredPicked, /*to_host=*/true));
   if (comm_.rank() != 0) return absl::OkStatus();
   for (int64_t g = 0; g < rows; ++g) {
-    const RowSampling& p = head_sampling_[static_cast<size_t>(g)];
-    if (p.raw_logprobs && sampled(g).ok()) AddRawLogprobs(raw, all, static_cast<int32_t>(g), p, *sampled(g));
+    if (!wanted(g)) continue;
+    const int64_t owner = raw.num_shards > 1 ? sampled(g)->token / shard_cols : 0;  // shard s holds [s C, (s + 1) C)
+    const float raw_logit = all[static_cast<size_t>(owner * rows + g)];
+    AddRawLogprobs(raw, raw_logit, static_cast<int32_t>(g), head_sampling_[static_cast<size_t>(g)], *sampled(g));
   }
   return absl::OkStatus();
 }

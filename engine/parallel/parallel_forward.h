@@ -98,8 +98,8 @@ class ParallelForward {
                             std::span<const std::optional<NucleusStart>> starts, std::span<const int32_t> order,
                             StepOutput& out);
   // The raw_logprobs rows' logprobs from the raw logits (`raw`: their race and candidates, as
-  // gathered): every rank of the head copies the raw logit of each sampled token it holds, one
-  // all-gather, and rank 0 replaces the rows' logprobs (AddRawLogprobs).
+  // gathered): every rank of the head gathers the raw logit of each sampled token it holds (one
+  // GatherRows), one all-gather, and rank 0 replaces the rows' logprobs (AddRawLogprobs).
   absl::Status AddRawLogprobsOnDevices(const Tensor& logits, const ShardSamples& raw, std::span<const int32_t> order,
                                        StepOutput& out);
   // logits as above -> rank 0: [R, vocab_size] in plan order.

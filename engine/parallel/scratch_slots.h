@@ -31,7 +31,7 @@ enum ScratchSlot : int {
   kMaskThresholds,                 // MaskLogits' thresholds [R] I64
   kRawRaces, kGatheredRawRaces,    // raw_logprobs rows: SampleRows of the raw logits [R, 4], of all
   kRawCandidates, kGatheredRawCandidates,  // their TopCandidates [R, 2k], of all
-  kPicked, kGatheredPicked,        // each row's raw logit of its sampled token [R, 1] (-inf elsewhere), of all
+  kPickIndices, kPicked, kGatheredPicked,  // the raw_logprobs rows' token elements [R] I32, their raw logits [R, 1], of all
   kNumScratchSlots
 };
 

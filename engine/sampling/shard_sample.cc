@@ -221,12 +221,10 @@ NucleusStart StartOfNucleus(const ShardSamples& in, int32_t row, const RowSampli
   return start;
 }
 
-void AddRawLogprobs(const ShardSamples& raw, std::span<const float> picked, int32_t row, const RowSampling& p,
+void AddRawLogprobs(const ShardSamples& raw, float raw_logit, int32_t row, const RowSampling& p,
                     SampledToken& token) {
   const double lse = CombinedLogSumExp(raw, row, 2);
-  float logit = kNegInf;
-  for (int32_t s = 0; s < raw.num_shards; ++s) logit = std::max(logit, picked[static_cast<size_t>(s) * raw.rows + row]);
-  token.logprob = static_cast<float>(logit - lse);
+  token.logprob = static_cast<float>(raw_logit - lse);
   token.top_logprobs = TopLogprobs(MergeCandidates(raw, row), p.num_logprobs, lse);
 }
 

@@ -99,13 +99,13 @@ NucleusStart StartOfNucleus(const ShardSamples& samples, int32_t row, const RowS
 // search's threshold) and raced again: `masked` holds that race's results, [num_shards][rows][4]
 // as Backend::SampleRows writes them. The logprob and top logprobs are of the first round's
 // (unmasked) logits, as MergeShardSamples gives them.
-// Replaces the logprobs of `token`, sampled for a raw_logprobs row, with those of the raw logits:
-// `raw` holds the raw logits' race results and candidates (RawCandidatesPerShard), `picked`
-// [num_shards][rows] each shard's raw logit of the token (-inf in the shards not holding it).
-void AddRawLogprobs(const ShardSamples& raw, std::span<const float> picked, int32_t row, const RowSampling& params,
-                    SampledToken& token);
-
 absl::StatusOr<SampledToken> MergeMaskedRace(const ShardSamples& first, std::span<const float> masked, int32_t row,
                                              const RowSampling& params);
+
+// Replaces the logprobs of `token`, sampled for a raw_logprobs row, with those of the raw logits:
+// `raw` holds the raw logits' race results and candidates (RawCandidatesPerShard), `raw_logit`
+// the raw logit of the sampled token.
+void AddRawLogprobs(const ShardSamples& raw, float raw_logit, int32_t row, const RowSampling& params,
+                    SampledToken& token);
 
 }  // namespace tspserve
