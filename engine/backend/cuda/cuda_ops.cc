@@ -174,24 +174,31 @@ void CheckContiguousMatrix(const Tensor& t, DType dtype, int64_t rows, int64_t c
       << "], got " << t.ShapeString();
 }
 
-}  // namespace
-
-void CudaBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
-                             const Tensor& races, const Tensor& temperatures, const Tensor& out) {
-  const auto in = cuda::F32Rows(logits, "SampleRows logits");
-  const auto result = cuda::F32Rows(out, "SampleRows out");
-  CHECK(result.rows == in.rows && result.cols == 4 && (result.rows <= 1 || result.row_stride == 4))
-      << "SampleRows out must be contiguous [rows, 4], got " << out.ShapeString();
-  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "SampleRows valid_cols " << valid_cols;
-  CheckContiguousMatrix(races, DType::kI64, in.rows, 2, "SampleRows races");
-  kernels::SampleRowsArgs args;
+// The fp32 logits of one vocabulary shard, checked, into the fields every sampling kernel's
+// arguments share (logits, row_stride, rows, valid_cols, id_offset).
+template <class Args>
+void SetShardLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset, const char* name, Args& args) {
+  const auto in = cuda::F32Rows(logits, name);
+  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << name << " valid_cols " << valid_cols;
   args.logits = in.data;
   args.row_stride = in.row_stride;
   args.rows = in.rows;
   args.valid_cols = valid_cols;
   args.id_offset = id_offset;
+}
+
+}  // namespace
+
+void CudaBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
+                             const Tensor& races, const Tensor& temperatures, const Tensor& out) {
+  kernels::SampleRowsArgs args;
+  SetShardLogits(logits, valid_cols, id_offset, "SampleRows logits", args);
+  const auto result = cuda::F32Rows(out, "SampleRows out");
+  CHECK(result.rows == args.rows && result.cols == 4 && (result.rows <= 1 || result.row_stride == 4))
+      << "SampleRows out must be contiguous [rows, 4], got " << out.ShapeString();
+  CheckContiguousMatrix(races, DType::kI64, args.rows, 2, "SampleRows races");
   args.races = races.data_as<const int64_t>();
-  args.temperatures = cuda::Vector<const float>(temperatures, DType::kF32, in.rows,
+  args.temperatures = cuda::Vector<const float>(temperatures, DType::kF32, args.rows,
                                                 "SampleRows temperatures");
   args.out = result.data;
   DeviceGuard guard(device_);
@@ -200,17 +207,11 @@ void CudaBackend::SampleRows(const Tensor& logits, int64_t valid_cols, int64_t i
 
 void CudaBackend::PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                                  const Tensor& entries, const Tensor& penalties) {
-  const auto in = cuda::F32Rows(logits, "PenalizeLogits logits");
-  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "PenalizeLogits valid_cols " << valid_cols;
-  CheckContiguousMatrix(entries, DType::kI32, /*rows=*/-1, 3, "PenalizeLogits entries");
-  CheckContiguousMatrix(penalties, DType::kF32, in.rows, 3, "PenalizeLogits penalties");
-  if (entries.dim(0) == 0) return;  // an empty entries tensor may have no data
   kernels::PenalizeLogitsArgs args;
-  args.logits = in.data;
-  args.row_stride = in.row_stride;
-  args.rows = in.rows;
-  args.valid_cols = valid_cols;
-  args.id_offset = id_offset;
+  SetShardLogits(logits, valid_cols, id_offset, "PenalizeLogits logits", args);
+  CheckContiguousMatrix(entries, DType::kI32, /*rows=*/-1, 3, "PenalizeLogits entries");
+  CheckContiguousMatrix(penalties, DType::kF32, args.rows, 3, "PenalizeLogits penalties");
+  if (entries.dim(0) == 0) return;  // an empty entries tensor may have no data
   args.entries = entries.data_as<const int32_t>();
   args.num_entries = entries.dim(0);
   args.penalties = penalties.data_as<const float>();
@@ -220,21 +221,14 @@ void CudaBackend::PenalizeLogits(const Tensor& logits, int64_t valid_cols, int64
 
 void CudaBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                                 const Tensor& out) {
-  const auto in = cuda::F32Rows(logits, "TopCandidates logits");
+  kernels::TopCandidatesArgs args;
+  SetShardLogits(logits, valid_cols, id_offset, "TopCandidates logits", args);
   const auto result = cuda::F32Rows(out, "TopCandidates out");
-  CHECK(result.rows == in.rows && result.cols % 2 == 0 &&
+  CHECK(result.rows == args.rows && result.cols % 2 == 0 &&
         (result.rows <= 1 || result.row_stride == result.cols))
       << "TopCandidates out must be contiguous [rows, 2k], got " << out.ShapeString();
-  const int64_t k = result.cols / 2;
-  CHECK_LE(k, kernels::kMaxTopCandidates) << "TopCandidates k";
-  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "TopCandidates valid_cols " << valid_cols;
-  kernels::TopCandidatesArgs args;
-  args.logits = in.data;
-  args.row_stride = in.row_stride;
-  args.rows = in.rows;
-  args.valid_cols = valid_cols;
-  args.id_offset = id_offset;
-  args.k = k;
+  args.k = result.cols / 2;
+  CHECK_LE(args.k, kernels::kMaxTopCandidates) << "TopCandidates k";
   args.out = result.data;
   DeviceGuard guard(device_);
   CUDA_CHECK(kernels::LaunchTopCandidates(args, cuda_stream()));
@@ -242,23 +236,17 @@ void CudaBackend::TopCandidates(const Tensor& logits, int64_t valid_cols, int64_
 
 void CudaBackend::KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                                const Tensor& queries, const Tensor& scales, const Tensor& out) {
-  const auto in = cuda::F32Rows(logits, "KeyHistogram logits");
-  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "KeyHistogram valid_cols " << valid_cols;
-  CheckContiguousMatrix(queries, DType::kI64, in.rows, 2, "KeyHistogram queries");
-  CheckContiguousMatrix(scales, DType::kF32, in.rows, 2, "KeyHistogram scales");
-  CheckContiguousMatrix(out, DType::kF32, in.rows, kernels::kKeyHistogramWidth, "KeyHistogram out");
-  if (in.rows == 0) return;
   kernels::KeyHistogramArgs args;
-  args.logits = in.data;
-  args.row_stride = in.row_stride;
-  args.rows = in.rows;
-  args.valid_cols = valid_cols;
-  args.id_offset = id_offset;
+  SetShardLogits(logits, valid_cols, id_offset, "KeyHistogram logits", args);
+  CheckContiguousMatrix(queries, DType::kI64, args.rows, 2, "KeyHistogram queries");
+  CheckContiguousMatrix(scales, DType::kF32, args.rows, 2, "KeyHistogram scales");
+  CheckContiguousMatrix(out, DType::kF32, args.rows, kernels::kKeyHistogramWidth, "KeyHistogram out");
+  if (args.rows == 0) return;
   args.queries = queries.data_as<const int64_t>();
   args.scales = scales.data_as<const float>();
   args.out = out.data_as<float>();
   DeviceGuard guard(device_);
-  EnsureWorkspace(histogram_workspace_, kernels::KeyHistogramWorkspaceBytes(in.rows, valid_cols),
+  EnsureWorkspace(histogram_workspace_, kernels::KeyHistogramWorkspaceBytes(args.rows, valid_cols),
                   "KeyHistogram workspace");
   args.workspace = histogram_workspace_.data();
   CUDA_CHECK(kernels::LaunchKeyHistogram(args, cuda_stream()));
@@ -266,18 +254,10 @@ void CudaBackend::KeyHistogram(const Tensor& logits, int64_t valid_cols, int64_t
 
 void CudaBackend::MaskLogits(const Tensor& logits, int64_t valid_cols, int64_t id_offset,
                              const Tensor& thresholds) {
-  const auto in = cuda::F32Rows(logits, "MaskLogits logits");
-  CHECK(valid_cols >= 0 && valid_cols <= in.cols) << "MaskLogits valid_cols " << valid_cols;
-  const auto* keep_from =
-      cuda::Vector<const int64_t>(thresholds, DType::kI64, in.rows, "MaskLogits thresholds");
-  if (in.rows == 0 || valid_cols == 0) return;
   kernels::MaskLogitsArgs args;
-  args.logits = in.data;
-  args.row_stride = in.row_stride;
-  args.rows = in.rows;
-  args.valid_cols = valid_cols;
-  args.id_offset = id_offset;
-  args.thresholds = keep_from;
+  SetShardLogits(logits, valid_cols, id_offset, "MaskLogits logits", args);
+  args.thresholds = cuda::Vector<const int64_t>(thresholds, DType::kI64, args.rows, "MaskLogits thresholds");
+  if (args.rows == 0 || valid_cols == 0) return;
   DeviceGuard guard(device_);
   CUDA_CHECK(kernels::LaunchMaskLogits(args, cuda_stream()));
 }
