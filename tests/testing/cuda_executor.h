@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/parallel/parallel_config.h"
 #include "engine/runtime/parallel_executor.h"
 #include "engine/runtime/rank_devices.h"
 #include "models/config/model_config.h"
@@ -30,6 +31,14 @@ inline std::unique_ptr<ParallelExecutor> MakeCudaExecutor(const std::string& mod
   absl::StatusOr<std::unique_ptr<ParallelExecutor>> executor = ParallelExecutor::Create(model_dir, *config, options);
   EXPECT_TRUE(executor.ok()) << executor.status();
   return executor.ok() ? std::move(*executor) : nullptr;
+}
+
+// A test name for a ParallelConfig parameter: the mode, "_broadcast" for that decode schedule,
+// and "_n" with the degree (tsp_n2, tsp_broadcast_n2, tp_sp_n4).
+inline std::string ParallelTestName(const testing::TestParamInfo<ParallelConfig>& info) {
+  const ParallelConfig& p = info.param;
+  return std::string(ParallelModeName(p.mode)) + (p.decode_schedule == DecodeSchedule::kBroadcast ? "_broadcast" : "") +
+         "_n" + std::to_string(p.degree);
 }
 
 }  // namespace tspserve::testing_support

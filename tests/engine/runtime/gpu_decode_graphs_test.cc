@@ -156,12 +156,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, GpuDecodeGraphsTest,
                                          ParallelConfig{ParallelMode::kTsp, 2, DecodeSchedule::kBroadcast},
                                          ParallelConfig{ParallelMode::kTp, 2, DecodeSchedule::kWeightStationary},
                                          ParallelConfig{ParallelMode::kSp, 2, DecodeSchedule::kWeightStationary}),
-                         [](const testing::TestParamInfo<ParallelConfig>& param_info) {
-                           const ParallelConfig& p = param_info.param;
-                           const std::string mode = p.mode == ParallelMode::kTp ? "tp" : p.mode == ParallelMode::kSp ? "sp" : "tsp";
-                           return mode + (p.decode_schedule == DecodeSchedule::kBroadcast ? "_broadcast" : "") + "_n" +
-                                  std::to_string(p.degree);
-                         });
+                         testing_support::ParallelTestName);
 
 }  // namespace
 }  // namespace tspserve

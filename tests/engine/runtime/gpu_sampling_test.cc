@@ -107,11 +107,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, GpuSamplingTest,
                                          ParallelConfig{ParallelMode::kTsp, 3, DecodeSchedule::kWeightStationary},
                                          ParallelConfig{ParallelMode::kTp, 2, DecodeSchedule::kWeightStationary},
                                          ParallelConfig{ParallelMode::kSp, 2, DecodeSchedule::kWeightStationary}),
-                         [](const testing::TestParamInfo<ParallelConfig>& param_info) {
-                           const ParallelMode m = param_info.param.mode;
-                           return std::string(m == ParallelMode::kTp ? "tp" : m == ParallelMode::kSp ? "sp" : "tsp") +
-                                  "_n" + std::to_string(param_info.param.degree);
-                         });
+                         testing_support::ParallelTestName);
 
 }  // namespace
 }  // namespace tspserve
