@@ -64,7 +64,7 @@ class LlamaModel {
   // measure each case's activation peak on its own.
   void ReleaseStepMemory();
   // How many scratch slots a model holds.
-  static constexpr int kMaxScratchSlots = 48;
+  static constexpr int kMaxScratchSlots = 64;
   // A [rows, cols] tensor of step memory for `slot` (< kMaxScratchSlots), reused across steps and
   // grown when a step needs more. Slots are the schedules' business; `kind` is what the memory
   // report calls it (activations, or workspace for weight shards in transit).

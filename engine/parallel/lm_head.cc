@@ -11,6 +11,14 @@
 #include "engine/sampling/nucleus_search.h"
 
 namespace tspserve {
+namespace {
+
+// The plan-order row of LM-head row g (`order` empty: the same).
+size_t PlanRow(std::span<const int32_t> order, int64_t g) {
+  return static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)]);
+}
+
+}  // namespace
 
 bool ParallelForward::runs_lm_head() const { return config_.weights_sharded() || comm_.rank() == 0; }
 
@@ -47,6 +55,10 @@ absl::Status ParallelForward::PrepareSampling(const RankStep& step) {
   // Uploaded before the forward pass, while the stream is idle.
   RETURN_IF_ERROR(Upload(kRaceParams, DType::kI64, rows, 2, races.data()).status());
   RETURN_IF_ERROR(Upload(kTemperatures, DType::kF32, rows, 1, temperatures.data()).status());
+  if (RawCandidatesPerShard(head_sampling_) > 0) {
+    const std::vector<float> zeros(static_cast<size_t>(rows), 0.0f);
+    RETURN_IF_ERROR(Upload(kRawTemperatures, DType::kF32, rows, 1, zeros.data()).status());
+  }
   if (step.penalties.empty()) return absl::OkStatus();
   std::vector<int32_t> entries;  // rows renumbered to the head's order
   for (const PenaltyEntry& e : step.penalties) {
@@ -115,7 +127,9 @@ absl::Status ParallelForward::SampleOnDevices(const Tensor& logits, std::span<co
   if (raw_k > 0) {
     ASSIGN_OR_RETURN(raw_races, model_.Scratch(kRawRaces, DType::kF32, rows, 4));
     ASSIGN_OR_RETURN(raw_candidates, model_.Scratch(kRawCandidates, DType::kF32, rows, 2 * raw_k));
-    backend_.SampleRows(logits, shard.valid, shard.begin, race_params, temperature.View({rows}), raw_races);
+    // Only their log-sum-exp is needed: the race at temperature 0 skips the noise.
+    ASSIGN_OR_RETURN(Tensor greedy, model_.Scratch(kRawTemperatures, DType::kF32, rows, 1));
+    backend_.SampleRows(logits, shard.valid, shard.begin, race_params, greedy.View({rows}), raw_races);
     backend_.TopCandidates(logits, shard.valid, shard.begin, raw_candidates);
   }
   // Rank 0 needs the tokens; every rank of a sharded head runs the rounds of a nucleus search and
@@ -139,7 +153,7 @@ absl::Status ParallelForward::SampleOnDevices(const Tensor& logits, std::span<co
   for (int64_t g = 0; g < rows; ++g) {
     const RowSampling& p = head_sampling_[static_cast<size_t>(g)];
     absl::StatusOr<std::optional<SampledToken>> token = MergeShardSamples(samples, static_cast<int32_t>(g), p);
-    auto& sampled = out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])];
+    auto& sampled = out.sampled[PlanRow(order, g)];
     if (!token.ok()) {
       sampled = token.status();
     } else if (token->has_value()) {
@@ -160,7 +174,7 @@ absl::Status ParallelForward::AddRawLogprobsOnDevices(const Tensor& logits, cons
   const int64_t rows = logits.dim(0), shard_cols = logits.dim(1);
   const HeadShard shard = head_shard(shard_cols);
   auto sampled = [&](int64_t g) -> absl::StatusOr<SampledToken>& {
-    return out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])];
+    return out.sampled[PlanRow(order, g)];
   };
   auto wanted = [&](int64_t g) { return head_sampling_[static_cast<size_t>(g)].raw_logprobs && sampled(g).ok(); };
   // One gather of an element per row from the logits [R * shard_cols, 1]: the sampled token's
@@ -212,7 +226,7 @@ absl::Status ParallelForward::SearchNuclei(const Tensor& scores, const ShardSamp
   ASSIGN_OR_RETURN(const std::vector<float> masked, ShardResults(races, kGatheredRaces, /*to_host=*/true));
   for (int64_t g = 0; g < rows; ++g) {  // on every rank: AddRawLogprobsOnDevices needs the tokens
     if (!starts[static_cast<size_t>(g)].has_value()) continue;
-    out.sampled[static_cast<size_t>(order.empty() ? g : order[static_cast<size_t>(g)])] =
+    out.sampled[PlanRow(order, g)] =
         MergeMaskedRace(first, masked, static_cast<int32_t>(g), head_sampling_[static_cast<size_t>(g)]);
   }
   return absl::OkStatus();
@@ -234,7 +248,7 @@ absl::StatusOr<std::vector<float>> ParallelForward::GatherLogits(const Tensor& l
   // run into plan order, dropping the padding past vocab_size.
   std::vector<float> out(static_cast<size_t>(rows * vocab));
   for (int64_t g = 0; g < rows; ++g) {
-    const int64_t row = order.empty() ? g : order[static_cast<size_t>(g)];
+    const int64_t row = static_cast<int64_t>(PlanRow(order, g));
     for (int64_t s = 0; s < shards; ++s) {
       const int64_t begin = s * shard_cols, count = std::min(shard_cols, vocab - begin);
       if (count <= 0) break;

@@ -29,6 +29,7 @@ enum ScratchSlot : int {
   kSearchQueries, kSearchScales,   // a nucleus search round's KeyHistogram queries [R, 2] I64, scales [R, 2]
   kHistograms, kGatheredHistograms,  // its histograms [R, 512] of this rank's shard, of all
   kMaskThresholds,                 // MaskLogits' thresholds [R] I64
+  kRawTemperatures,                // raw_logprobs steps: zeros [R] (the raw logits' log-sum-exps need no race)
   kRawRaces, kGatheredRawRaces,    // raw_logprobs rows: SampleRows of the raw logits [R, 4], of all
   kRawCandidates, kGatheredRawCandidates,  // their TopCandidates [R, 2k], of all
   kPickIndices, kPicked, kGatheredPicked,  // the raw_logprobs rows' token elements [R] I32, their raw logits [R, 1], of all

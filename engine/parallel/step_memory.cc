@@ -94,6 +94,7 @@ absl::Status ParallelForward::ReserveStepMemory(const RankStep& step) {
       if (k > 0) RETURN_IF_ERROR(reserve(kGatheredCandidates, DType::kF32, shards * logit_rows, 2 * k));
     }
     if (const int64_t raw_k = RawCandidatesPerShard(step.sampling); raw_k > 0) {
+      RETURN_IF_ERROR(reserve(kRawTemperatures, DType::kF32, logit_rows, 1));
       RETURN_IF_ERROR(reserve(kRawRaces, DType::kF32, logit_rows, 4));
       RETURN_IF_ERROR(reserve(kRawCandidates, DType::kF32, logit_rows, 2 * raw_k));
       RETURN_IF_ERROR(reserve(kPickIndices, DType::kI32, logit_rows, 1));
